@@ -1,0 +1,17 @@
+"""spectral_sparse: discretization-invariant neural operators with sparse Fourier parameters.
+
+Examples
+--------
+>>> import torch, spectral_sparse as ss
+>>> layer = ss.SparseSpectralConv(1, 4, ss.ModeSet.radial(6, ndim=2))
+>>> layer(torch.randn(8, 1, 28, 28)).shape
+torch.Size([8, 4, 28, 28])
+"""
+
+from . import functional
+from .layers import SparseSpectralConv
+from .modes import ModeSet
+from .resample import resample
+
+__all__ = ["ModeSet", "SparseSpectralConv", "functional", "resample"]
+__version__ = "0.1.0"

@@ -1,0 +1,85 @@
+"""Pieces shared by the backends: mixing, the Nyquist convention, DFT matrices.
+
+The even-split Nyquist convention: the trigonometric interpolant of samples on
+an even grid splits the coefficient of the Nyquist bin evenly between ``+N/2``
+and ``-N/2``. So the analysis coefficient of a mode is the normalised DFT bin
+times ``1/2`` for every axis on which ``2|k_i| = N_i``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+import torch
+from torch import Tensor
+
+T = TypeVar("T")
+
+
+class LRUCache:
+    """A small least-recently-used cache (plans and matrices are cheap to rebuild)."""
+
+    def __init__(self, maxsize: int = 64) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[Hashable, object] = OrderedDict()
+
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        if key in self._data:
+            self._data.move_to_end(key)
+            return self._data[key]  # type: ignore[return-value]
+        value = build()
+        self._data[key] = value
+        if len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def nyquist_scale(idx: Tensor, grid: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+    """(K,) factor ``prod_i (1/2 if 2|k_i| = N_i else 1)``."""
+    at_nyquist = 2 * idx.abs() == torch.tensor(grid, device=idx.device)
+    return torch.pow(0.5, at_nyquist.sum(1).to(dtype))
+
+
+def synthesis_factor(idx: Tensor, dtype: torch.dtype) -> Tensor:
+    """(K,) factor ``c_k / 2``: 1/2 for ``k = 0``, 1 otherwise."""
+    is_zero = (idx == 0).all(1)
+    half = torch.full(is_zero.shape, 0.5, dtype=dtype, device=idx.device)
+    return torch.where(is_zero, half, 2 * half)
+
+
+def mix(xk: Tensor, weight: Tensor) -> Tensor:
+    """Per-mode channel mixing of a complex spectrum.
+
+    Parameters
+    ----------
+    xk : complex Tensor, shape (B, C, K)
+    weight : complex Tensor, shape (K, C, O) (dense) or (K, C) (diagonal)
+
+    Returns
+    -------
+    complex Tensor, shape (B, O, K)
+    """
+    if weight.ndim == 2:
+        return xk * weight.transpose(0, 1)
+    return torch.einsum("bck,kco->bok", xk, weight)
+
+
+def phase_matrix(freqs: Tensor, n: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+    """cos and sin of ``2π f m / n`` for m in [0, n), shape (n, F).
+
+    Phases are reduced ``(f·m) mod n`` in integers before the trigonometric
+    functions are evaluated in float64, so large grids lose no accuracy.
+    """
+    m = torch.arange(n, dtype=torch.long)
+    phase = (m[:, None] * freqs.cpu()[None, :]) % n
+    angle = phase.to(torch.float64) * (2 * math.pi / n)
+    return angle.cos().to(device=device, dtype=dtype), angle.sin().to(device=device, dtype=dtype)

@@ -1,0 +1,324 @@
+"""Grid-independent sets of Fourier modes.
+
+A :class:`ModeSet` is a set of integer frequency vectors ``k`` in ``d``
+dimensions. A real field's spectrum is Hermitian (``x̂(-k) = conj x̂(k)``), so a
+mode is stored once for the pair ``{k, -k}``: by its *canonical*
+representative, the one whose last non-zero coordinate is positive (or ``k =
+0``). This is the half-space that ``torch.fft.rfftn`` keeps.
+
+A mode set knows nothing about grids. A grid of shape ``N`` *resolves* a mode
+``k`` when ``2 |k_i| <= N_i`` on every axis; a mode exactly at an even grid's
+Nyquist frequency (``2 |k_i| = N_i``) is resolved under the even-split
+convention described in :mod:`spectral_sparse.functional`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["ModeSet", "canonicalize"]
+
+
+def canonicalize(indices: Tensor) -> Tensor:
+    """Map each frequency vector to its canonical half-space representative.
+
+    Parameters
+    ----------
+    indices : LongTensor, shape (K, d)
+
+    Returns
+    -------
+    LongTensor, shape (K, d)
+        ``k`` if its last non-zero coordinate is positive (or ``k = 0``), else ``-k``.
+
+    Examples
+    --------
+    >>> canonicalize(torch.tensor([[3, -2], [-3, 0], [0, 0]])).tolist()
+    [[-3, 2], [3, 0], [0, 0]]
+    """
+    if indices.numel() == 0:
+        return indices.clone()
+    d = indices.shape[1]
+    nonzero = indices != 0
+    # position of the last non-zero coordinate (0 for the zero vector, which is canonical anyway)
+    last = d - 1 - torch.flip(nonzero, dims=(1,)).to(torch.int8).argmax(dim=1)
+    lead = indices.gather(1, last[:, None]).squeeze(1)
+    return torch.where((lead < 0)[:, None], -indices, indices)
+
+
+def _as_index_tensor(idx: object) -> Tensor:
+    if isinstance(idx, Tensor):
+        if idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
+            raise TypeError(f"mode indices must be integers, got a tensor of dtype {idx.dtype}")
+        t = idx.detach().to(device="cpu", dtype=torch.long)
+    else:
+        try:
+            t = torch.as_tensor(idx)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"mode indices must be a (K, d) array of integers: {err}") from None
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise TypeError(f"mode indices must be integers, got values of dtype {t.dtype}")
+        t = t.to(torch.long)
+    if t.ndim == 1:
+        t = t[:, None]
+    if t.ndim != 2:
+        raise ValueError(f"mode indices must have shape (K, d), got shape {tuple(t.shape)}")
+    if t.shape[1] < 1:
+        raise ValueError("mode indices need at least one dimension (d >= 1)")
+    return t.contiguous()
+
+
+class ModeSet:
+    """A grid-independent set of canonical Fourier modes.
+
+    Build one with :meth:`box`, :meth:`radial`, :meth:`full` or :meth:`from_indices`.
+    Mode sets are immutable; their order is significant because a layer's
+    weight is aligned with it, and equality compares the ordered indices.
+
+    Attributes
+    ----------
+    indices : LongTensor, shape (K, d)
+        The canonical frequency vectors, on the CPU.
+
+    Examples
+    --------
+    >>> m = ModeSet.box((4, 4))
+    >>> len(m), m.ndim
+    (11, 2)
+    >>> ModeSet.from_indices([[0, 0], [-1, 0], [2, -1]]).indices.tolist()
+    [[0, 0], [1, 0], [-2, 1]]
+    >>> len(m.restrict((3, 3)))
+    5
+    """
+
+    __slots__ = ("_indices", "_key")
+
+    def __init__(self, indices: Tensor, *, _checked: bool = False) -> None:
+        if not _checked:
+            other = ModeSet.from_indices(indices)
+            indices = other._indices
+        self._indices = indices
+        self._indices.requires_grad_(False)
+        self._key: bytes | None = None
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_indices(cls, idx: object) -> ModeSet:
+        """Mode set from integer frequency vectors of any sign.
+
+        Each row is mapped to its canonical representative; the order of the rows
+        is kept. Two rows that are equal or negatives of each other are rejected.
+
+        Parameters
+        ----------
+        idx : array-like of int, shape (K, d) or (K,)
+            Frequency vectors (a 1-D array is read as ``K`` one-dimensional modes).
+
+        Raises
+        ------
+        TypeError
+            If the values are not integers.
+        ValueError
+            If the shape is wrong or two rows name the same mode.
+        """
+        t = canonicalize(_as_index_tensor(idx))
+        if t.shape[0] > 1:
+            uniq, inverse, counts = torch.unique(t, dim=0, return_inverse=True, return_counts=True)
+            if bool((counts > 1).any()):
+                dup = uniq[counts > 1][0].tolist()
+                rows = torch.nonzero(inverse == torch.nonzero(counts > 1)[0, 0]).flatten().tolist()
+                raise ValueError(
+                    f"duplicate mode {dup}: rows {rows} name the same mode (k and -k are one mode "
+                    "for a real field, stored once in canonical form)"
+                )
+        return cls(t, _checked=True)
+
+    @classmethod
+    def box(cls, n_modes: int | Sequence[int]) -> ModeSet:
+        """The low-frequency block that neuraloperator keeps for ``n_modes``.
+
+        Along every axis but the last, ``m`` modes are the frequencies
+        ``-(m // 2) ... (m - 1) // 2``; along the last axis, ``0 ... m // 2``
+        (neuraloperator's ``m // 2 + 1`` rfft bins). Pairs ``{k, -k}`` on the
+        ``k_last = 0`` plane are stored once.
+
+        Parameters
+        ----------
+        n_modes : int or sequence of int
+            Number of modes per axis, as neuraloperator's ``n_modes``.
+
+        Examples
+        --------
+        >>> ModeSet.box(8).indices.flatten().tolist()
+        [0, 1, 2, 3, 4]
+        >>> len(ModeSet.box((16, 16)))
+        137
+        """
+        n = _as_shape(n_modes, "n_modes")
+        ranges = [range(-(m // 2), (m - 1) // 2 + 1) for m in n[:-1]] + [range(0, n[-1] // 2 + 1)]
+        grid = torch.tensor(list(itertools.product(*ranges)), dtype=torch.long).reshape(-1, len(n))
+        return cls._from_candidates(grid)
+
+    @classmethod
+    def radial(cls, radius: float, ndim: int) -> ModeSet:
+        """All modes with Euclidean norm ``|k| <= radius``.
+
+        Parameters
+        ----------
+        radius : float
+            Largest frequency norm kept (non-negative).
+        ndim : int
+            Number of spatial dimensions.
+
+        Examples
+        --------
+        >>> len(ModeSet.radial(1, ndim=2))
+        3
+        >>> ModeSet.radial(2.5, ndim=1).indices.flatten().tolist()
+        [0, 1, 2]
+        """
+        if not isinstance(ndim, int) or isinstance(ndim, bool) or ndim < 1:
+            raise ValueError(f"ndim must be a positive int, got {ndim!r}")
+        if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius >= 0):
+            raise ValueError(f"radius must be a finite non-negative number, got {radius!r}")
+        r = math.floor(radius)
+        axis = torch.arange(-r, r + 1)
+        grid = torch.cartesian_prod(*([axis] * ndim)).reshape(-1, ndim)
+        grid = grid[(grid.double() ** 2).sum(1) <= radius * radius + 1e-9]
+        return cls._from_candidates(grid)
+
+    @classmethod
+    def full(cls, grid_shape: int | Sequence[int]) -> ModeSet:
+        """Every mode that a grid resolves, Nyquist modes included (both signs).
+
+        This is the mode set of a spectral layer equal to a circular convolution
+        on that grid (see :meth:`SparseSpectralConv.from_conv`).
+
+        Examples
+        --------
+        >>> len(ModeSet.full((4,))), len(ModeSet.full((5,)))
+        (3, 3)
+        >>> len(ModeSet.full((4, 4)))
+        13
+        """
+        n = _as_shape(grid_shape, "grid_shape")
+        ranges = [range(-(m // 2), m // 2 + 1) for m in n]
+        grid = torch.tensor(list(itertools.product(*ranges)), dtype=torch.long).reshape(-1, len(n))
+        return cls._from_candidates(grid)
+
+    @classmethod
+    def _from_candidates(cls, grid: Tensor) -> ModeSet:
+        """Canonicalise, deduplicate and sort (by last axis first) a candidate list."""
+        canon = torch.unique(canonicalize(grid), dim=0)
+        order = _lexsort_last_axis_first(canon)
+        return cls(canon[order].contiguous(), _checked=True)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def indices(self) -> Tensor:
+        """LongTensor, shape (K, d): canonical frequency vectors (CPU)."""
+        return self._indices
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dimensions ``d``."""
+        return int(self._indices.shape[1])
+
+    def __len__(self) -> int:
+        return int(self._indices.shape[0])
+
+    @property
+    def min_grid(self) -> tuple[int, ...]:
+        """Smallest grid shape that resolves every mode (``2 max |k_i|``, at least 1)."""
+        if len(self) == 0:
+            return (1,) * self.ndim
+        return tuple(max(1, 2 * int(v)) for v in self._indices.abs().amax(0))
+
+    @property
+    def key(self) -> bytes:
+        """A digest of the ordered indices, for caches."""
+        if self._key is None:
+            h = hashlib.blake2b(digest_size=16)
+            h.update(str(tuple(self._indices.shape)).encode())
+            h.update(self._indices.numpy().tobytes())
+            self._key = h.digest()
+        return self._key
+
+    # ------------------------------------------------------------------ operations
+    def resolved(self, grid_shape: int | Sequence[int]) -> Tensor:
+        """Boolean mask, shape (K,): which modes a grid resolves (``2|k_i| <= N_i``)."""
+        n = _as_shape(grid_shape, "grid_shape")
+        if len(n) != self.ndim:
+            raise ValueError(f"grid_shape {tuple(n)} has {len(n)} axes but the mode set is {self.ndim}-D")
+        return (2 * self._indices.abs() <= torch.tensor(n)).all(dim=1)
+
+    def restrict(self, grid_shape: int | Sequence[int]) -> ModeSet:
+        """The modes a grid resolves, in the same order.
+
+        Examples
+        --------
+        >>> ModeSet.box(16).restrict(8).indices.flatten().tolist()
+        [0, 1, 2, 3, 4]
+        """
+        return self[self.resolved(grid_shape)]
+
+    def __getitem__(self, item: Tensor | slice | Sequence[int]) -> ModeSet:
+        if isinstance(item, Tensor) and item.dtype == torch.bool:
+            if item.shape != (len(self),):
+                raise ValueError(f"boolean mask must have shape ({len(self)},), got {tuple(item.shape)}")
+            return ModeSet(self._indices[item.cpu()], _checked=True)
+        if isinstance(item, slice):
+            return ModeSet(self._indices[item], _checked=True)
+        return ModeSet.from_indices(self._indices[torch.as_tensor(item, dtype=torch.long).cpu()])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ModeSet):
+            return NotImplemented
+        return self._indices.shape == other._indices.shape and bool(torch.equal(self._indices, other._indices))
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        if len(self) == 0:
+            return f"ModeSet(ndim={self.ndim}, K=0)"
+        kmax = tuple(int(v) for v in self._indices.abs().amax(0))
+        return f"ModeSet(ndim={self.ndim}, K={len(self)}, max|k|={kmax})"
+
+    def __reduce__(self) -> tuple:
+        return (ModeSet, (self._indices.clone(),))
+
+
+def _as_shape(shape: int | Sequence[int], name: str) -> tuple[int, ...]:
+    if isinstance(shape, (int,)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if isinstance(shape, Tensor):
+        shape = tuple(int(s) for s in shape.tolist())
+    try:
+        out = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {shape!r}") from None
+    if len(out) == 0:
+        raise ValueError(f"{name} must have at least one entry")
+    for s in out:
+        if isinstance(s, bool) or (
+            not isinstance(s, (int,)) and not (hasattr(s, "__index__") and not isinstance(s, float))
+        ):
+            raise TypeError(f"{name} must contain ints, got {shape!r}")
+        if int(s) < 1:
+            raise ValueError(f"{name} entries must be >= 1, got {tuple(shape)}")
+    return tuple(int(s) for s in out)
+
+
+def _lexsort_last_axis_first(idx: Tensor) -> Tensor:
+    """Permutation sorting rows by (k_d, k_{d-1}, ..., k_1)."""
+    order = torch.arange(idx.shape[0])
+    for axis in range(idx.shape[1]):  # least significant key first, stable sorts
+        order = order[torch.sort(idx[order, axis], stable=True).indices]
+    return order
