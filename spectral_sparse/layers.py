@@ -17,6 +17,7 @@ __all__ = ["SparseSpectralConv"]
 
 # neuraloperator's FNO blocks pass these to their conv module; they do not change
 # the function a dense spectral layer computes, so they are accepted and ignored
+_COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 _NEURALOP_IGNORED = ("max_n_modes", "rank", "fixed_rank_modes", "implementation", "decomposition_kwargs", "device")
 
 
@@ -195,6 +196,25 @@ class SparseSpectralConv(nn.Module):
         self.weight = nn.Parameter(weight.detach().clone(), requires_grad=self.weight.requires_grad)
         self.mode_indices = modes.indices.clone().to(self.mode_indices.device)
         self._modes = modes
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        # nn.Module casts a complex parameter with a *real* dtype (``.to(torch.float64)``
+        # drops the imaginary part) or not at all (``.double()``). Cast the spectral
+        # weight to the complex counterpart of the real dtype the conversion targets.
+        order = list(self._parameters)
+        weight = self._parameters.pop("weight")
+        try:
+            super()._apply(fn, recurse)
+        finally:
+            self._parameters["weight"] = weight
+            self._parameters = type(self._parameters)((k, self._parameters[k]) for k in order)
+        probe = fn(torch.zeros((), dtype=weight.real.dtype, device=weight.device))
+        dtype = _COMPLEX_OF.get(probe.dtype, weight.dtype)
+        with torch.no_grad():
+            weight.data = weight.data.to(device=probe.device, dtype=dtype)
+            if weight.grad is not None:
+                weight.grad.data = weight.grad.data.to(device=probe.device, dtype=dtype)
+        return self
 
     @torch.no_grad()
     def _load_converted(self, weight: Tensor, bias: Tensor | None) -> None:
