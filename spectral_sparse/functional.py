@@ -189,9 +189,9 @@ def select_backend(call: ConvCall, backend: str = "auto"):
 
 def _bias_only(call: ConvCall) -> Tensor:
     shape = (call.batch, call.out_channels, *call.out_grid)
-    # keep the graph connected to x and weight so gradients are defined (zero)
-    y = call.x.sum() * 0 + call.weight.real.sum() * 0
-    y = y.expand(shape).to(call.dtype)
+    # no mode survives: the output is the bias. Stay connected to the (empty, finite)
+    # weight so autograd sees a zero gradient rather than a missing one.
+    y = (call.weight.real.sum() * 0).to(call.dtype).expand(shape)
     if call.bias is not None:
         y = y + call.bias.reshape(1, -1, *([1] * len(call.out_grid)))
     return y.contiguous()
