@@ -85,6 +85,7 @@ class SparseSpectralConv(nn.Module):
             raise ValueError(f"mixing must be 'dense' or 'diagonal', got {mixing!r}")
         if mixing == "diagonal" and in_channels != out_channels:
             raise ValueError(f"diagonal mixing needs in_channels == out_channels, got {in_channels} and {out_channels}")
+        self._box_n_modes = None if isinstance(modes, ModeSet) else _as_shape(modes, "n_modes")
         if not isinstance(modes, ModeSet):
             modes = ModeSet.box(modes)
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -107,16 +108,26 @@ class SparseSpectralConv(nn.Module):
 
     @property
     def n_modes(self) -> tuple[int, ...]:
-        """neuraloperator-style ``n_modes`` of the smallest box holding the modes."""
-        if len(self._modes) == 0:
-            return (0,) * self._modes.ndim
-        kmax = self._modes.indices.abs().amax(0)
-        return (*tuple(int(2 * k) for k in kmax[:-1]), int(2 * kmax[-1]))
+        """neuraloperator-style ``n_modes`` of a box that holds every mode.
+
+        The box given at construction (or through the setter) while the modes are
+        still exactly that box; otherwise a box computed from the modes, which
+        holds them all but may be larger than the smallest one.
+        """
+        if self._box_n_modes is not None and ModeSet.box(self._box_n_modes) == self._modes:
+            return self._box_n_modes
+        idx = self._modes.indices
+        if len(idx) == 0:
+            return (1,) * self._modes.ndim
+        # a non-last axis of m modes holds -(m//2) .. (m-1)//2: k > 0 needs m = 2k+1, k < 0 needs m = -2k
+        need = torch.where(idx[:, :-1] > 0, 2 * idx[:, :-1] + 1, -2 * idx[:, :-1])
+        return (*need.amax(0).clamp_min(1).tolist(), max(1, 2 * int(idx[:, -1].max())))
 
     @n_modes.setter
     def n_modes(self, n_modes: int | Sequence[int]) -> None:
         """Switch to ``ModeSet.box(n_modes)``; modes in both sets keep their weights, new ones start at 0."""
         self.set_modes(ModeSet.box(n_modes))
+        self._box_n_modes = _as_shape(n_modes, "n_modes")
 
     def forward(self, x: Tensor, output_shape: Sequence[int] | None = None) -> Tensor:
         """Apply the layer.

@@ -275,7 +275,8 @@ class ModeSet:
             return ModeSet(self._indices[item.cpu()], _checked=True)
         if isinstance(item, slice):
             return ModeSet(self._indices[item], _checked=True)
-        return ModeSet.from_indices(self._indices[torch.as_tensor(item, dtype=torch.long).cpu()])
+        positions = torch.as_tensor(item, dtype=torch.long).cpu().reshape(-1)  # an int selects one mode
+        return ModeSet.from_indices(self._indices[positions].reshape(-1, self.ndim))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ModeSet):
