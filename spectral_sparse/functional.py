@@ -34,6 +34,7 @@ from .modes import ModeSet, _as_shape
 __all__ = ["select_backend", "sparse_spectral_conv"]
 
 _MASKS = LRUCache(maxsize=256)
+registered_backends()  # load the backends now: torch.compile cannot trace their registration on first use
 
 
 def sparse_spectral_conv(
@@ -86,10 +87,45 @@ def sparse_spectral_conv(
     >>> sparse_spectral_conv(torch.randn(2, 3, 16, 12), w, modes, output_shape=(9, 9)).shape
     torch.Size([2, 5, 9, 9])
     """
+    if torch.compiler.is_compiling():
+        y = _run_unrestricted(x, weight, modes, bias, output_shape, backend)
+        if y is not None:
+            return y
     call = prepare_call(x, weight, modes, bias, output_shape)
     if len(call.modes) == 0:
         return _bias_only(call)
     return select_backend(call, backend).run(call)
+
+
+def _run_unrestricted(
+    x: Tensor,
+    weight: Tensor,
+    modes: ModeSet | Tensor | Sequence[Sequence[int]],
+    bias: Tensor | None,
+    output_shape: Sequence[int] | None,
+    backend: str,
+) -> Tensor | None:
+    """Under ``torch.compile``: run a backend that restricts the modes to the grids itself.
+
+    Restricting the modes in Python is data-dependent (a graph break), so a
+    backend with ``handles_unresolved_modes = True`` (``triton``) gets the
+    whole mode set and masks inside its custom op. ``"auto"`` takes it off the
+    CPU only. Returns ``None`` when no such backend applies; the caller then
+    takes the ordinary path (which breaks the graph).
+    """
+    call = prepare_call(x, weight, modes, bias, output_shape, restrict=False)
+    if len(call.modes) == 0:
+        return None
+    if backend == "auto":
+        if call.device.type == "cpu":
+            return None
+        candidates = list(registered_backends().values())
+    else:
+        candidates = [get_backend(backend)]
+    for candidate in candidates:
+        if getattr(candidate, "handles_unresolved_modes", False) and not candidate.not_supported_reasons(call):
+            return candidate.run(call)
+    return None
 
 
 def prepare_call(
@@ -98,8 +134,14 @@ def prepare_call(
     modes: ModeSet | Tensor | Sequence[Sequence[int]],
     bias: Tensor | None,
     output_shape: Sequence[int] | None,
+    *,
+    restrict: bool = True,
 ) -> ConvCall:
-    """Validate the arguments and restrict the modes to those both grids resolve."""
+    """Validate the arguments and restrict the modes to those both grids resolve.
+
+    With ``restrict=False`` the modes and weight are passed on whole (for a
+    backend that masks unresolved modes itself; no data-dependent check runs).
+    """
     if not isinstance(modes, ModeSet):
         modes = ModeSet.from_indices(modes)
     d = modes.ndim
@@ -147,6 +189,9 @@ def prepare_call(
                 f"output_shape {tuple(output_shape)} has {len(out_grid)} entries; the modes are {d}-D, so it needs {d}"
             )
 
+    weight = weight.to(complex_dtype(x.dtype))
+    if not restrict:
+        return ConvCall(x=x, weight=weight, modes=modes, bias=bias, in_grid=in_grid, out_grid=out_grid)
     mask = _MASKS.get((modes.key, in_grid, out_grid), lambda: modes.resolved(in_grid) & modes.resolved(out_grid))
     if len(modes) > 0 and not bool(mask.any()):
         raise ValueError(
@@ -154,7 +199,6 @@ def prepare_call(
             f"(resolving them all needs a grid of at least {modes.min_grid}; a grid N resolves k "
             "when 2|k_i| <= N_i on every axis)"
         )
-    weight = weight.to(complex_dtype(x.dtype))
     if not bool(mask.all()):
         modes = modes[mask]
         weight = weight[mask.to(weight.device)]

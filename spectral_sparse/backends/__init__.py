@@ -111,7 +111,8 @@ def get_backend(name: str) -> Backend:
 
 def _ensure_loaded() -> None:
     if not _REGISTRY:
-        from . import dft, fft  # noqa: F401  (registration side effect)
+        from . import fft  # noqa: F401, I001  (registration side effect; the reference first)
+        from . import dft, triton  # noqa: F401
 
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
