@@ -1,0 +1,140 @@
+"""What every subcommand shares: common options, device checks, seeding, output files."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["CLIError", "add_common_arguments", "parse_device", "prepare_run", "write_csv", "write_json"]
+
+
+class CLIError(Exception):
+    """An expected failure while running a subcommand: printed as one line, exit code 1."""
+
+
+def parse_device(text: str) -> torch.device:
+    """``--device`` value -> ``torch.device``, refusing devices this machine does not have.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For an unknown device string or an unavailable accelerator (argparse
+        turns it into a usage message and exit code 2).
+    """
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r} (expected e.g. 'cpu', 'cuda', 'cuda:0')") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(
+                f"{text!r} was requested but CUDA is not available on this machine "
+                "(torch.cuda.is_available() is False); use --device cpu"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise argparse.ArgumentTypeError(f"{text!r} was requested but this machine has {count} CUDA device(s)")
+    elif device.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise argparse.ArgumentTypeError(f"{text!r} was requested but MPS is not available on this machine")
+    elif device.type != "cpu":
+        raise argparse.ArgumentTypeError(f"unsupported device {text!r} (use cpu, cuda or mps)")
+    return device
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an int >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """``--device``, ``--seed``, ``--out``, ``--threads`` and ``--no-progress``, the same for every subcommand."""
+    group = parser.add_argument_group("common options")
+    group.add_argument(
+        "--device", type=parse_device, default=torch.device("cpu"), help="torch device to run on (default: cpu)"
+    )
+    group.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
+    group.add_argument(
+        "--out",
+        type=Path,
+        default=Path(f"spectral-sparse-{name}"),
+        help=f"output directory for results and plots (default: ./spectral-sparse-{name}/)",
+    )
+    group.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="torch CPU threads (default: torch's default for this machine; 1 is often faster on a busy machine)",
+    )
+    group.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def prepare_run(args: argparse.Namespace) -> dict[str, Any]:
+    """Apply the common options (threads, seed, output directory); return facts to record in the results."""
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CLIError(f"cannot create output directory {str(args.out)!r}: {err.strerror or err}") from None
+    device = args.device
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return {
+        "seed": args.seed,
+        "device": str(device),
+        "device_name": name,
+        "torch_threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, torch.device):
+        return str(value)
+    return value
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON (non-finite floats become ``null``)."""
+    path.write_text(json.dumps(_jsonable(data), indent=2) + "\n")
+
+
+def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write a list of flat dicts as CSV, columns in the order of the first row."""
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)

@@ -1,0 +1,15 @@
+"""Models built on sparse spectral convolutions, baselines to compare them with, and converters."""
+
+from .classifier import CNNClassifier, SpectralClassifier, count_parameters
+from .convert import ChannelwiseFilter, SpectralSubsample, cnn_to_spectral, coarse_grid, sample_interpolant
+
+__all__ = [
+    "CNNClassifier",
+    "ChannelwiseFilter",
+    "SpectralClassifier",
+    "SpectralSubsample",
+    "cnn_to_spectral",
+    "coarse_grid",
+    "count_parameters",
+    "sample_interpolant",
+]
