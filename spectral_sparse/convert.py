@@ -74,7 +74,7 @@ def conv_to_spectral_weights(
     h = torch.einsum("ocj,kj->kco", out, e)  # (K, C', O)
     dtype = torch.complex128 if conv.weight.dtype == torch.float64 else torch.complex64
     weight = h[:, 0, :] if mixing == "diagonal" else h
-    bias = None if conv.bias is None else conv.bias.detach().clone()
+    bias = None if conv.bias is None else conv.bias.detach().cpu().clone()
     return modes, weight.to(dtype), bias, mixing
 
 
@@ -125,5 +125,5 @@ def neuralop_to_spectral_weights(spectral_conv: nn.Module) -> tuple[ModeSet, Ten
     order = _lexsort_last_axis_first(uniq)
     modes = ModeSet(uniq[order].contiguous(), _checked=True)
     bias = spectral_conv.bias
-    bias = None if bias is None else bias.detach().reshape(-1).clone()
+    bias = None if bias is None else bias.detach().cpu().reshape(-1).clone()
     return modes, summed[order], bias, "diagonal" if separable else "dense"

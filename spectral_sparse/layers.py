@@ -288,7 +288,7 @@ class SparseSpectralConv(nn.Module):
         modes, weight, bias, mixing = conv_to_spectral_weights(conv, grid_shape)
         layer = cls(weight.shape[1], weight.shape[-1], modes, mixing=mixing, bias=bias is not None, backend=backend)
         layer._load_converted(weight, bias)
-        return layer
+        return layer.to(conv.weight.device)
 
     @classmethod
     def from_neuralop(cls, spectral_conv: nn.Module, backend: str = "auto") -> SparseSpectralConv:
@@ -308,7 +308,8 @@ class SparseSpectralConv(nn.Module):
         channels_out = weight.shape[-1] if mixing == "dense" else channels_in
         layer = cls(channels_in, channels_out, modes, mixing=mixing, bias=bias is not None, backend=backend)
         layer._load_converted(weight, bias)
-        return layer
+        params = list(spectral_conv.parameters())
+        return layer.to(params[0].device) if params else layer
 
 
 def _neuralop_options(mixing: str, kwargs: dict[str, Any]) -> tuple[str, Any, Any]:
