@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from spectral_sparse import ModeSet, SparseSpectralConv, resample
+from spectral_sparse.models._sampling import _fold_axis
 from spectral_sparse.models.classifier import CNNClassifier, SpectralClassifier
 from spectral_sparse.models.convert import (
     ChannelwiseFilter,
     SpectralSubsample,
-    _fold_axis,
     cnn_to_spectral,
     coarse_grid,
     sample_interpolant,
