@@ -274,3 +274,17 @@ def test_dft_plan_cache_is_keyed_by_grid_and_dtype():
             x = torch.randn(1, 1, *grid, dtype=dt)
             y = sparse_spectral_conv(x, weight, modes, output_shape=out, backend="dft")
             assert_close(y, sparse_spectral_conv(x, weight, modes, output_shape=out, backend="fft"), dt)
+
+
+@pytest.mark.parametrize("backend", ["fft", "dft"])
+def test_cached_plans_built_in_inference_mode_serve_training(backend: str) -> None:
+    """A plan first built under inference_mode (as in predict) must not break a later backward."""
+    modes = ModeSet.radial(3.5, ndim=2)
+    weight = torch.randn(len(modes), 2, 3, dtype=torch.cfloat, requires_grad=True)
+    grid = (19, 17)  # a grid no other test caches first
+    with torch.inference_mode():
+        sparse_spectral_conv(torch.randn(1, 2, *grid), weight.detach(), modes, backend=backend)
+    x = torch.randn(2, 2, *grid, requires_grad=True)
+    sparse_spectral_conv(x, weight, modes, backend=backend).square().sum().backward()
+    assert x.grad is not None and weight.grad is not None
+    assert torch.isfinite(x.grad).all() and torch.isfinite(torch.view_as_real(weight.grad)).all()

@@ -30,7 +30,10 @@ class LRUCache:
         if key in self._data:
             self._data.move_to_end(key)
             return self._data[key]  # type: ignore[return-value]
-        value = build()
+        # a value first built under torch.inference_mode would hold inference tensors that
+        # autograd cannot save later (training after predict): build outside that mode
+        with torch.inference_mode(False):
+            value = build()
         self._data[key] = value
         if len(self._data) > self.maxsize:
             self._data.popitem(last=False)
