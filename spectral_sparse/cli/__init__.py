@@ -18,9 +18,11 @@ from ._common import CLIError, add_common_arguments
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
-#: Subcommand name -> module (relative to this package). Later: train, evaluate, prune, attack, reconstruct, bench.
+#: Subcommand name -> module (relative to this package). Later: prune, attack, reconstruct, bench.
 SUBCOMMANDS: dict[str, str] = {
     "demo": ".demo",
+    "train": ".train",
+    "evaluate": ".evaluate",
 }
 
 PROG = "spectral-sparse"

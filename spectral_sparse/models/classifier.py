@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ..layers import SparseSpectralConv
@@ -71,6 +73,30 @@ class SpectralClassifier(nn.Module):
         self.act = nn.GELU()
         self.head = nn.Linear(width, num_classes)
 
+    @property
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments as plain Python types (``modes`` as a list of frequency vectors).
+
+        ``SpectralClassifier.from_config(model.config)`` rebuilds the architecture
+        (weights not included); see :mod:`spectral_sparse.checkpoint`.
+        """
+        return {
+            "in_channels": self.lift.in_channels,
+            "num_classes": self.head.out_features,
+            "width": self.lift.out_channels,
+            "modes": self.spectral[0].modes.indices.tolist(),
+            "depth": len(self.spectral),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SpectralClassifier:
+        """A new (untrained) classifier from :attr:`config`; ``modes`` may be a radius or a list of vectors."""
+        cfg = dict(config)
+        modes = cfg.pop("modes")
+        if not isinstance(modes, (ModeSet, int, float)):
+            modes = ModeSet.from_indices(torch.as_tensor(modes, dtype=torch.long))
+        return cls(modes=modes, **cfg)
+
     def features(self, x: Tensor) -> Tensor:
         """Hidden field after the last block, shape ``(B, width, *grid)``."""
         h = self.lift(x)
@@ -125,6 +151,21 @@ class CNNClassifier(nn.Module):
             channels = width
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(channels, num_classes)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments as plain Python types; ``CNNClassifier.from_config(model.config)`` rebuilds it."""
+        convs = [m for m in self.body if isinstance(m, nn.Conv2d)]
+        return {
+            "in_channels": convs[0].in_channels,
+            "num_classes": self.head.out_features,
+            "widths": [m.out_channels for m in convs],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> CNNClassifier:
+        """A new (untrained) CNN from :attr:`config`."""
+        return cls(**config)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits, shape ``(B, num_classes)``, for ``x`` of shape ``(B, in_channels, H, W)``."""

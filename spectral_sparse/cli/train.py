@@ -1,0 +1,185 @@
+"""``spectral-sparse train``: train a spectral or CNN classifier on MNIST or the analytic shapes; save a checkpoint.
+
+MNIST uses the project's fixed split (first 8,000 images of the official test
+set for training, the last 2,000 for testing; see
+:data:`spectral_sparse.data.SPLIT_NOTE`). The shapes set is generated on the
+fly at the training grid. ``--resolutions`` trains on mixed-resolution batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import save_checkpoint
+from ..data.mnist import SPLIT_NOTE, default_data_root, mnist_split
+from ..data.shapes import CLASSES, make_shapes
+from ..models import CNNClassifier, SpectralClassifier
+from ..training import evaluate_resolutions, train_classifier
+from ._common import CLIError, positive_int, prepare_run, write_json
+
+HELP = "train a spectral or CNN classifier (MNIST split or analytic shapes) and save a checkpoint"
+DESCRIPTION = (
+    "Train a SpectralClassifier or a CNNClassifier at one grid (--resolution) or on mixed-resolution batches "
+    "(--resolutions), with Adam and a one-cycle schedule. MNIST: " + SPLIT_NOTE + ". Writes checkpoint.pt "
+    "(load with spectral_sparse.checkpoint.load_checkpoint or 'spectral-sparse evaluate') and history.json to --out."
+)
+
+#: Test-set seed offset for the shapes data (test shapes use seed + SHAPES_TEST_OFFSET).
+SHAPES_TEST_OFFSET = 1_000_003
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``train``."""
+    parser.add_argument("--data", choices=("mnist", "shapes"), default="mnist", help="data set [mnist]")
+    parser.add_argument("--model", choices=("spectral", "cnn"), default="spectral", help="model [spectral]")
+    parser.add_argument("--resolution", type=positive_int, default=28, help="training grid N (NxN) [28]")
+    parser.add_argument(
+        "--resolutions",
+        type=positive_int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="mixed-resolution training: each batch is resized to one of these grids (default: --resolution only)",
+    )
+    parser.add_argument("--method", default="fourier", help="resize method for mixed resolutions [fourier]")
+    parser.add_argument("--epochs", type=positive_int, default=8, help="training epochs [8]")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="batch size [64]")
+    parser.add_argument("--lr", type=positive_float, default=3e-3, help="peak one-cycle learning rate [3e-3]")
+    parser.add_argument("--n-train", type=positive_int, default=None, help="training images (MNIST: first N of 8000)")
+    parser.add_argument(
+        "--n-test", type=positive_int, default=None, help="test images for the final check (MNIST: first N of 2000)"
+    )
+    parser.add_argument("--width", type=positive_int, default=32, help="spectral: hidden channels [32]")
+    parser.add_argument("--modes", type=positive_float, default=8.0, help="spectral: radius of the radial modes [8]")
+    parser.add_argument("--depth", type=positive_int, default=4, help="spectral: number of blocks [4]")
+    parser.add_argument(
+        "--cnn-widths", type=positive_int, nargs="+", default=[32, 64, 96], help="cnn: channels per stage [32 64 96]"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="directory with the MNIST files (default: spectral_sparse.data.default_data_root())",
+    )
+
+
+def load_data(data: str, args: argparse.Namespace, resolution: int) -> tuple[tuple, tuple, dict[str, Any]]:
+    """``(x_train, y_train), (x_test, y_test), facts`` for ``--data``; CLIError for a missing data directory."""
+    seed = args.seed
+    if data == "mnist":
+        root = args.data_dir if args.data_dir is not None else default_data_root()
+        if root is None:
+            raise CLIError(
+                "no MNIST data directory: pass --data-dir DIR or set SPECTRAL_SPARSE_DATA "
+                "(expected t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz)"
+            )
+        if not Path(root).is_dir():
+            raise CLIError(f"MNIST data directory {str(root)!r} does not exist")
+        try:
+            train, test = mnist_split(root)
+        except (OSError, ValueError) as err:
+            raise CLIError(f"cannot load MNIST from {str(root)!r}: {str(err).splitlines()[0]}") from None
+        facts = {"data": "mnist", "data_dir": str(root), "split": SPLIT_NOTE, "num_classes": 10, "native": 28}
+        return train, test, facts
+    n_train = args.n_train or 3000
+    n_test = args.n_test or 1000
+    train = make_shapes(n_train, resolution, seed=seed)
+    test = make_shapes(n_test, resolution, seed=seed + SHAPES_TEST_OFFSET)
+    facts = {
+        "data": "shapes",
+        "split": f"analytic shapes: train seed {seed}, test seed {seed + SHAPES_TEST_OFFSET}",
+        "shapes_test_seed": seed + SHAPES_TEST_OFFSET,
+        "n_test": n_test,
+        "num_classes": len(CLASSES),
+        "classes": list(CLASSES),
+        "native": resolution,
+    }
+    return train, test, facts
+
+
+def build_model(args: argparse.Namespace, num_classes: int) -> torch.nn.Module:
+    """The model named by ``--model`` with its size options."""
+    if args.model == "spectral":
+        return SpectralClassifier(1, num_classes, width=args.width, modes=args.modes, depth=args.depth)
+    return CNNClassifier(1, num_classes, widths=tuple(args.cnn_widths))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, check on the test split at the training grid, write checkpoint.pt and history.json."""
+    t0 = time.perf_counter()
+    env = prepare_run(args)
+    res = args.resolution
+    (x_train, y_train), (x_test, y_test), facts = load_data(args.data, args, res)
+    if args.data == "mnist":
+        if args.n_train:
+            x_train, y_train = x_train[: args.n_train], y_train[: args.n_train]
+        if args.n_test:
+            x_test, y_test = x_test[: args.n_test], y_test[: args.n_test]
+        if res != 28:
+            from ..data.transforms import resize
+
+            x_train, x_test = resize(x_train, res), resize(x_test, res)
+    resolutions = list(dict.fromkeys(args.resolutions or [res]))
+    torch.manual_seed(args.seed)
+    model = build_model(args, facts["num_classes"]).to(args.device)
+    progress = not args.no_progress
+    try:
+        history = train_classifier(
+            model,
+            x_train,
+            y_train,
+            resolutions=resolutions,
+            method=args.method,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            device=args.device,
+            progress=progress,
+        )
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+    test_acc = evaluate_resolutions(model, x_test, y_test, [res])[0]["accuracy"]
+    metadata = {
+        **{k: v for k, v in facts.items() if k != "native"},
+        "model_kind": args.model,
+        "train_resolution": res,
+        "train_resolutions": resolutions,
+        "method": args.method,
+        "seed": args.seed,
+        "n_train": len(x_train),
+        "epochs": args.epochs,
+        "test_accuracy": test_acc,
+        "torch_version": env["torch_version"],
+    }
+    if args.data == "mnist":
+        metadata["n_test"] = len(x_test)
+    out = args.out
+    save_checkpoint(out / "checkpoint.pt", model.cpu(), **metadata)
+    write_json(out / "history.json", {**env, **metadata, "history": history, "wall_seconds": time.perf_counter() - t0})
+    mixed = f" (mixed: {', '.join(map(str, resolutions))})" if len(resolutions) > 1 else ""
+    print(
+        f"Trained {type(model).__name__} ({history['parameters']:,} parameters) on {len(x_train)} {args.data} images "
+        f"at {res}x{res}{mixed}, {args.epochs} epoch(s), seed {args.seed}, in {history['train_seconds']:.1f} s; "
+        f"test accuracy at {res}x{res}: {100 * test_acc:.2f}% on {len(x_test)} images."
+    )
+    if args.data == "mnist":
+        print(SPLIT_NOTE)
+    print(f"Wrote checkpoint.pt and history.json to {out}/")
+    return 0

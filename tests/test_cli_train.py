@@ -1,0 +1,92 @@
+"""``spectral-sparse train`` and ``evaluate``: smoke runs on tiny settings, and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from spectral_sparse.cli import main
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+TINY_SPECTRAL = ["--width", "6", "--modes", "3", "--depth", "1"]
+
+
+def _train(out: Path, *extra: str) -> int:
+    return main(["train", "--epochs", "1", "--batch-size", "32", "--no-progress", "--out", str(out), *extra])
+
+
+def test_train_then_evaluate_shapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--data", "shapes", "--resolution", "20", "--n-train", "64", "--n-test", "32"]
+    assert _train(tmp_path / "spec", *common, "--model", "spectral", "--resolutions", "16", "20", *TINY_SPECTRAL) == 0
+    assert _train(tmp_path / "cnn", *common, "--model", "cnn", "--cnn-widths", "4", "8") == 0
+    for name in ("spec", "cnn"):
+        assert (tmp_path / name / "checkpoint.pt").is_file()
+        hist = json.loads((tmp_path / name / "history.json").read_text())
+        for key in ("history", "train_resolution", "seed", "split", "test_accuracy", "torch_version"):
+            assert key in hist, key
+        assert len(hist["history"]["loss"]) == 1
+    assert json.loads((tmp_path / "spec" / "history.json").read_text())["train_resolutions"] == [16, 20]
+
+    out = tmp_path / "eval"
+    ckpts = [str(tmp_path / "spec" / "checkpoint.pt"), str(tmp_path / "cnn" / "checkpoint.pt")]
+    argv = ["evaluate", *ckpts, "--resolutions", "16", "20", "40", "--convert-cnn", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    for name in ("results.json", "results.csv", "accuracy_vs_resolution.png"):
+        assert (out / name).is_file(), name
+    assert (out / "accuracy_vs_resolution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = json.loads((out / "results.json").read_text())
+    for key in ("rows", "checkpoints", "method", "resolutions", "modes", "seed", "torch_version"):
+        assert key in results, key
+    lines = {(r["model"], r["mode"]) for r in results["rows"]}
+    assert lines == {
+        ("spec", "raw"),
+        ("spec", "resize-first"),
+        ("cnn", "raw"),
+        ("cnn", "resize-first"),
+        ("cnn->spectral", "raw"),
+    }
+    assert all(set(r) >= {"resolution", "accuracy", "n", "mode", "method", "model"} for r in results["rows"])
+    with (out / "results.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == len(results["rows"]) == 5 * 3
+    # the converted CNN computes the CNN's function at its training grid
+    acc = {(r["model"], r["mode"], r["resolution"]): r["accuracy"] for r in results["rows"]}
+    assert acc[("cnn->spectral", "raw", 20)] == acc[("cnn", "raw", 20)]
+    assert "spec" in capsys.readouterr().out
+
+
+def test_train_mnist_tiny(tmp_path: Path) -> None:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data directory {SHARED_DATA} (../shared/data) is absent")
+    out = tmp_path / "m"
+    argv = ["--data", "mnist", "--data-dir", str(SHARED_DATA), "--n-train", "64", "--n-test", "50", *TINY_SPECTRAL]
+    assert _train(out, *argv) == 0
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["split"].startswith("MNIST: fixed split") and hist["n_train"] == 64
+    ev = tmp_path / "e"
+    argv = ["evaluate", str(out / "checkpoint.pt"), "--resolutions", "14", "28", "--mode", "raw", "--n-test", "50"]
+    assert main([*argv, "--data-dir", str(SHARED_DATA), "--no-progress", "--out", str(ev)]) == 0
+    rows = json.loads((ev / "results.json").read_text())["rows"]
+    assert [(r["resolution"], r["n"], r["mode"]) for r in rows] == [(14, 50, "raw"), (28, 50, "raw")]
+
+
+def test_missing_data_dir_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no-such-dir"
+    assert _train(tmp_path / "out", "--data", "mnist", "--data-dir", str(missing)) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert "spectral-sparse train: error:" in err and "no-such-dir" in err and "does not exist" in err
+
+
+def test_bad_checkpoints_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.pt"
+    assert main(["evaluate", str(missing), "--no-progress", "--out", str(tmp_path / "e")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "missing.pt" in err and "does not exist" in err
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a checkpoint")
+    assert main(["evaluate", str(bad), "--no-progress", "--out", str(tmp_path / "e")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not a spectral_sparse checkpoint" in err
