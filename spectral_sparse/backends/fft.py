@@ -43,19 +43,33 @@ class FFTBackend:
         return dtype_reasons(self.name, call)
 
     def cost(self, call: ConvCall) -> float:
-        # FFTs are roughly 5 N log2 N flops per transform, at a modest fraction of GEMM speed
-        def fft_flops(grid: tuple[int, ...], channels: int) -> float:
-            n = math.prod(grid)
-            return 2.5 * n * max(1.0, math.log2(n)) * channels * call.batch
+        """Estimated seconds: rfftn and irfftn, the gather and scatter of the modes, the mixing.
 
-        flops = fft_flops(call.in_grid, call.in_channels) + fft_flops(call.out_grid, call.out_channels)
-        bytes_moved = (
-            4
-            * call.x.element_size()
-            * call.batch
-            * (call.in_channels * math.prod(call.in_grid) + call.out_channels * math.prod(call.out_grid))
-        )
-        return flops / 4e9 + bytes_moved / 8e9 + 2e-4
+        CPU constants were fitted to ``python -m benchmarks --suite auto`` at 1 and 2 threads on
+        an AMD EPYC (AVX-512) with PyTorch 2.14 (MKL's FFT): the transforms run on every thread
+        (divided by the thread count); the mixing (an einsum that copies per mode), gathers and
+        scatters do not. CUDA constants are rough throughputs of a current GPU (cuFFT), not
+        calibrated here.
+        """
+        k, b, c, o = len(call.modes), call.batch, call.in_channels, call.out_channels
+        n_in, n_out = math.prod(call.in_grid), math.prod(call.out_grid)
+        fft_in = b * c * n_in * math.log2(max(2, n_in))
+        fft_out = b * o * n_out * math.log2(max(2, n_out))
+        mix = k * b * c * (1 if call.diagonal else o)  # complex multiply-adds
+        moves = k * b * (c + o)  # complex coefficients gathered and scattered
+        size = call.x.element_size()
+        half_in = 2 * size * b * c * (n_in // call.in_grid[-1]) * (call.in_grid[-1] // 2 + 1)  # bytes
+        half_out = 2 * size * b * o * (n_out // call.out_grid[-1]) * (call.out_grid[-1] // 2 + 1)
+        if call.device.type == "cuda":
+            nbytes = size * (b * c * n_in + b * o * n_out) + 2 * (half_in + half_out)
+            return 2e-4 + (5 * (fft_in + fft_out) + 8 * mix) / 2e13 + nbytes / 1.5e12
+        rows = b * c * n_in // call.in_grid[-1] + b * o * n_out // call.out_grid[-1]  # 1-D transforms
+        # glibc serves buffers of 32 MiB and more with fresh pages (page faults) on every call
+        fresh = sum(nb for nb in (half_in, half_out, size * b * o * n_out) if nb >= 32 << 20)
+        parallel = 7.9e-11 * fft_in + 3.5e-10 * fft_out + 5.4e-8 * rows + 1.55e-9 * fresh
+        # einsum's batched product copies each mode's (B, C) slice when B > 1: ~2 us per mode
+        serial = 2.15e-10 * mix + 5.8e-9 * moves + 3.0e-7 * k + 2.0e-6 * k * (b > 1)
+        return 4.0e-4 + serial + parallel / max(1, torch.get_num_threads())
 
     def run(self, call: ConvCall) -> Tensor:
         x, modes = call.x, call.modes

@@ -1,0 +1,97 @@
+"""Command line of the benchmarks.
+
+Examples
+--------
+The CPU tables of ``docs/benchmarks.md``::
+
+    python -m benchmarks --threads 2 --repeats 15 --out benchmarks/results/cpu.csv
+    python -m benchmarks --suite auto --threads 2 --repeats 15 --out benchmarks/results/auto_cpu.csv
+
+A smoke run (small sizes, few repeats)::
+
+    python -m benchmarks --quick --out /tmp/quick.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+__all__ = ["main", "write_csv"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Time SparseSpectralConv against neuraloperator's SpectralConv (medians after warm-up, "
+        "peers interleaved in one process) and write CSV.",
+    )
+    p.add_argument(
+        "--suite",
+        choices=("layer", "auto"),
+        default="layer",
+        help="layer: the comparison and mode-fraction tables; auto: the backend='auto' hit-rate sweep",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave as is)")
+    p.add_argument("--repeats", type=int, default=15, help="timed rounds per peer (median reported)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls per peer before timing")
+    p.add_argument("--out", type=Path, default=None, help="CSV path (default: benchmarks/results/<suite>_<device>.csv)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke test)")
+    return p
+
+
+def write_csv(rows: list[dict[str, object]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields: list[str] = []
+    for row in rows:
+        fields.extend(k for k in row if k not in fields)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda but CUDA is not available", file=sys.stderr)
+        return 2
+    device = torch.device(args.device)
+    if args.threads is not None:
+        if args.threads < 1:
+            print("error: --threads must be >= 1", file=sys.stderr)
+            return 2
+        torch.set_num_threads(args.threads)
+    if args.repeats < 1 or args.warmup < 0:
+        print("error: --repeats must be >= 1 and --warmup >= 0", file=sys.stderr)
+        return 2
+    repeats, warmup = (min(args.repeats, 3), min(args.warmup, 1)) if args.quick else (args.repeats, args.warmup)
+    out = args.out or Path("benchmarks/results") / f"{args.suite}_{args.device}.csv"
+    print(
+        f"threads={torch.get_num_threads()} device={args.device} torch={torch.__version__} "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')} seed={args.seed}",
+        flush=True,
+    )
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    if args.suite == "layer":
+        from .layer_bench import CONFIGS, QUICK_CONFIGS, run_layer_suite
+
+        configs = QUICK_CONFIGS if args.quick else CONFIGS
+        rows = run_layer_suite(configs, repeats, warmup, device, args.seed, log=log)
+    else:
+        from .auto_sweep import run_auto_sweep
+
+        rows = run_auto_sweep(repeats, warmup, device, args.seed, quick=args.quick, log=log)
+    write_csv(rows, out)
+    print(f"wrote {len(rows)} rows to {out}")
+    return 0
