@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.shapes import CLASSES, render_coefficients, shape_coefficients
-from ..models import CNNClassifier, SpectralClassifier, count_parameters
+from ..models import CNNClassifier, SpectralClassifier
+from ..training import train_classifier
 from ._common import positive_int, prepare_run, write_csv, write_json
 from ._report import format_table, plot_results, summary_sentence
 
@@ -138,34 +138,15 @@ def _progress(iterable: Any, enabled: bool, **kwargs: Any) -> Any:
 def train_model(
     model: nn.Module, images: Tensor, labels: Tensor, cfg: DemoConfig, seed: int, name: str, progress: bool
 ) -> dict[str, Any]:
-    """Adam with a one-cycle schedule and cross-entropy; returns timing and the last epoch's loss and accuracy."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    steps_per_epoch = -(-len(images) // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
-    model.train()
-    start = time.perf_counter()
-    loss_sum = correct = 0.0
-    for epoch in range(cfg.epochs):
-        perm = torch.randperm(len(images), generator=gen)
-        loss_sum = correct = 0.0
-        bar = _progress(range(steps_per_epoch), progress, desc=f"train {name} {epoch + 1}/{cfg.epochs}")
-        for step in bar:
-            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size].to(images.device)
-            logits = model(images[idx])
-            loss = F.cross_entropy(logits, labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += loss.item() * len(idx)
-            correct += float((logits.argmax(1) == labels[idx]).sum())
-            bar.set_postfix(loss=f"{loss_sum / min(len(images), (step + 1) * cfg.batch_size):.3f}")
+    """Adam with a one-cycle schedule and cross-entropy (:func:`~spectral_sparse.training.train_classifier`)."""
+    history = train_classifier(
+        model, images, labels, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, progress=progress
+    )
     return {
-        "parameters": count_parameters(model),
-        "train_seconds": time.perf_counter() - start,
-        "final_epoch_loss": loss_sum / len(images),
-        "final_epoch_train_accuracy": correct / len(images),
+        "parameters": history["parameters"],
+        "train_seconds": history["train_seconds"],
+        "final_epoch_loss": history["loss"][-1],
+        "final_epoch_train_accuracy": history["train_accuracy"][-1],
     }
 
 
