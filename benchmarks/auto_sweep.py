@@ -114,7 +114,9 @@ def _time_case(
     bias = torch.randn(o, generator=gen).to(device)
     call = prepare_call(x, weight, case.modes, bias, case.out_grid)
     pick = select_backend(call, "auto").name
-    costs = {name: get_backend(name).cost(call) for name in PEERS}
+    # on a GPU auto may pick a third backend (triton): time it too
+    peers = PEERS + ((pick,) if pick not in PEERS else ())
+    costs = {name: get_backend(name).cost(call) for name in peers}
 
     def fwd(name: str) -> Callable[[], object]:
         def run() -> object:
@@ -133,11 +135,11 @@ def _time_case(
 
         return run
 
-    t_f = interleaved_times({n: fwd(n) for n in PEERS}, repeats, warmup, device, seed)
-    t_fb = interleaved_times({n: fwd_bwd(n) for n in PEERS}, repeats, warmup, device, seed + 1)
-    med_f = {n: median_ms(t_f[n]) for n in PEERS}
-    med_fb = {n: median_ms(t_fb[n]) for n in PEERS}
-    min_f = {n: 1e3 * min(t_f[n]) for n in PEERS}
+    t_f = interleaved_times({n: fwd(n) for n in peers}, repeats, warmup, device, seed)
+    t_fb = interleaved_times({n: fwd_bwd(n) for n in peers}, repeats, warmup, device, seed + 1)
+    med_f = {n: median_ms(t_f[n]) for n in peers}
+    med_fb = {n: median_ms(t_fb[n]) for n in peers}
+    min_f = {n: 1e3 * min(t_f[n]) for n in peers}
     return call, pick, costs, med_f, med_fb, min_f
 
 
@@ -172,6 +174,8 @@ def run_auto_sweep(
             "dft_fwd_bwd_ms": round(med_fb["dft"], 3),
             "fft_cost_ms": round(1e3 * costs["fft"], 3),
             "dft_cost_ms": round(1e3 * costs["dft"], 3),
+            "pick_fwd_ms": round(med_f[pick], 3),
+            "pick_cost_ms": round(1e3 * costs[pick], 3),
             "fastest_fwd": best_f,
             "fastest_fwd_bwd": best_fb,
             "hit_fwd": int(pick == best_f),

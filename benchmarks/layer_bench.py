@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from spectral_sparse import ModeSet, SparseSpectralConv
+from spectral_sparse.backends import registered_backends
 from spectral_sparse.functional import prepare_call, select_backend, sparse_spectral_conv
 from spectral_sparse.testing import relative_error
 
@@ -30,9 +31,10 @@ from .timing import device_name, interleaved_times, median_ms, peak_memory_mb
 __all__ = ["FRACTIONS", "Config", "MemoryFloor", "mode_subset", "run_layer_suite"]
 
 FRACTIONS = (1.0, 0.5, 0.25, 0.1)
-BACKENDS = ("fft", "dft", "auto")
-#: backends timed on the reduced mode sets (the reference's FFTs cost the same for any set)
-FRACTION_BACKENDS = ("dft", "auto")
+#: backends timed on the full box: every registered backend that supports the call, and auto
+BACKENDS = None
+#: ... and on the reduced mode sets: the same less ``fft`` (its FFTs cost the same for any set)
+FRACTION_BACKENDS = None
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,8 @@ def run_layer_suite(
     device: torch.device,
     seed: int,
     fractions: tuple[float, ...] = FRACTIONS,
-    backends: tuple[str, ...] = BACKENDS,
-    fraction_backends: tuple[str, ...] = FRACTION_BACKENDS,
+    backends: tuple[str, ...] | None = BACKENDS,
+    fraction_backends: tuple[str, ...] | None = FRACTION_BACKENDS,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, object]]:
     """Time every (mode set, backend) peer of each configuration; one CSV row each."""
@@ -178,6 +180,12 @@ def run_layer_suite(
                 if frac < 1.0:
                     sets.append((kind, frac, mode_subset(full.modes, frac, kind, seed)))
 
+        if backends is None:
+            call = prepare_call(x, full.weight, full.modes, full.bias, None)
+            usable = [name for name, b in registered_backends().items() if not b.not_supported_reasons(call)]
+            backends = (*usable, "auto")
+        if fraction_backends is None:
+            fraction_backends = tuple(b for b in backends if b != "fft")
         peers: dict[str, nn.Module] = {"neuralop": sc, "floor": MemoryFloor()}
         meta: dict[str, dict[str, object]] = {
             "neuralop": {"mode_set": "box", "fraction": 1.0},
