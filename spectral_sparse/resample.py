@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -42,15 +42,21 @@ def resample(x: Tensor, shape: int | Sequence[int]) -> Tensor:
     >>> bool(torch.allclose(y, torch.cos(2 * math.pi * torch.arange(16) / 16), atol=1e-6))
     True
     """
+    return per_axis(x, shape, _resample_axis, "resample")
+
+
+def per_axis(x: Tensor, shape: int | Sequence[int], op: Callable[[Tensor, int, int], Tensor], name: str) -> Tensor:
+    """Validate a real field and apply ``op(x, axis, new_size)`` to each of its last ``len(shape)`` axes."""
     if not isinstance(x, Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.is_complex() or not x.is_floating_point():
-        raise TypeError(f"resample takes real floating-point fields, got dtype {x.dtype}")
+        raise TypeError(f"{name} takes real floating-point fields, got dtype {x.dtype}")
     new = _as_shape(shape, "shape")
     if len(new) > x.ndim:
-        raise ValueError(f"cannot resample {len(new)} axes of a tensor with {x.ndim} dimensions")
+        raise ValueError(f"cannot {name} {len(new)} axes of a tensor with {x.ndim} dimensions")
     for axis, n_new in zip(range(x.ndim - len(new), x.ndim), new):
-        x = _resample_axis(x, axis, n_new)
+        if x.shape[axis] != n_new:
+            x = op(x, axis, n_new)
     return x
 
 

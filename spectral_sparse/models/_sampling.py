@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ..layers import SparseSpectralConv
 from ..modes import _as_shape
+from ..resample import per_axis
 
 __all__ = ["ChannelwiseFilter", "SpectralSubsample", "coarse_grid", "sample_interpolant"]
 
@@ -60,18 +61,13 @@ def sample_interpolant(x: Tensor, shape: int | Sequence[int]) -> Tensor:
     >>> bool(torch.allclose(y, torch.cos(2 * math.pi * 3 * torch.arange(8) / 8), atol=1e-5))
     True
     """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.is_complex() or not x.is_floating_point():
-        raise TypeError(f"sample_interpolant takes real floating-point fields, got dtype {x.dtype}")
-    new = _as_shape(shape, "shape")
-    if len(new) > x.ndim:
-        raise ValueError(f"cannot sample {len(new)} axes of a tensor with {x.ndim} dimensions")
-    for axis, m in zip(range(x.ndim - len(new), x.ndim), new):
-        n = x.shape[axis]
-        if n != m:
-            x = x[(slice(None),) * axis + (slice(None, None, n // m),)] if n % m == 0 else _fold_axis(x, axis, m)
-    return x
+    return per_axis(x, shape, _sample_axis, "sample")
+
+
+def _sample_axis(x: Tensor, axis: int, m: int) -> Tensor:
+    n = x.shape[axis]
+    # a grid the new one divides: its points are input points
+    return x[(slice(None),) * axis + (slice(None, None, n // m),)] if n % m == 0 else _fold_axis(x, axis, m)
 
 
 def _fold_axis(x: Tensor, axis: int, m: int) -> Tensor:
