@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -99,8 +99,11 @@ def train_classifier(
     val_labels: Tensor | None = None,
     flush_denormal: bool = True,
     progress: bool = True,
+    optimizer: torch.optim.Optimizer | Callable[[nn.Module], torch.optim.Optimizer] | None = None,
+    schedule: Literal["onecycle", "constant"] = "onecycle",
+    callback: Callable[[int], Any] | None = None,
 ) -> dict[str, Any]:
-    """Train a classifier with Adam (one-cycle schedule) and cross-entropy, at one or several resolutions.
+    """Train a classifier with cross-entropy (Adam and a one-cycle schedule by default), at one or several resolutions.
 
     Parameters
     ----------
@@ -136,6 +139,16 @@ def train_classifier(
         the loss is small); restored afterwards.
     progress : bool
         Show a tqdm progress bar per epoch.
+    optimizer : torch.optim.Optimizer or callable, optional
+        The optimizer, or a factory ``model -> optimizer`` called after the
+        model is moved to ``device`` (e.g. a sparse Bregman optimizer from
+        :mod:`spectral_sparse.optim`); default ``Adam(lr, weight_decay)``.
+    schedule : {"onecycle", "constant"}
+        Learning-rate schedule: one-cycle with peak ``lr`` (momentum cycled when
+        the optimizer has ``betas`` or ``momentum``), or ``lr`` throughout.
+    callback : callable, optional
+        Called as ``callback(step)`` after every optimizer step (``step`` counts
+        from 1), e.g. a :class:`~spectral_sparse.optim.SparsityController`.
 
     Returns
     -------
@@ -180,15 +193,17 @@ def train_classifier(
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if (val_images is None) != (val_labels is None):
         raise ValueError("give both val_images and val_labels, or neither")
+    if schedule not in ("onecycle", "constant"):
+        raise ValueError(f"schedule must be 'onecycle' or 'constant', got {schedule!r}")
 
     if device is not None:
         model.to(device)
     dev = next((p.device for p in model.parameters()), torch.device("cpu"))
     images, labels = images.to(dev), labels.to(dev)
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = _make_optimizer(optimizer, model, lr, weight_decay)
     steps = math.ceil(len(images) / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
+    sched = _make_schedule(schedule, opt, lr, epochs * steps)
     native = tuple(images.shape[-2:])
     names = [resolution_name(g) for g in grids]
     history: dict[str, Any] = {"epoch": [], "loss": [], "train_accuracy": [], "seconds": []}
@@ -216,6 +231,8 @@ def train_classifier(
                 loss.backward()
                 opt.step()
                 sched.step()
+                if callback is not None:
+                    callback(epoch * steps + step + 1)
                 loss_sum += loss.item() * len(idx)
                 correct += float((logits.argmax(1) == labels[idx]).sum())
                 bar.set_postfix(loss=f"{loss_sum / min(len(images), (step + 1) * batch_size):.3f}")
@@ -236,8 +253,37 @@ def train_classifier(
         batch_size=batch_size,
         lr=lr,
         seed=seed,
+        optimizer=type(opt).__name__,
+        schedule=schedule,
     )
     return history
+
+
+def _make_optimizer(
+    optimizer: torch.optim.Optimizer | Callable[[nn.Module], torch.optim.Optimizer] | None,
+    model: nn.Module,
+    lr: float,
+    weight_decay: float,
+) -> torch.optim.Optimizer:
+    if optimizer is None:
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else optimizer(model)
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or a factory returning one, got {type(opt)}")
+    return opt
+
+
+def _make_schedule(
+    schedule: str, opt: torch.optim.Optimizer, lr: float, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    if schedule == "constant":
+        for group in opt.param_groups:
+            group["lr"] = lr
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    cycle = any("betas" in g or "momentum" in g for g in opt.param_groups)
+    if cycle and any("momentum" in g and not g["momentum"] for g in opt.param_groups):
+        cycle = False  # SGD-style optimizers without momentum cannot cycle it
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, cycle_momentum=cycle)
 
 
 def evaluate_resolutions(

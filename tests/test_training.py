@@ -110,3 +110,46 @@ def test_argument_errors(shapes) -> None:
     with pytest.raises(ValueError, match="epochs"):
         train_classifier(model, x, y, epochs=0, progress=False)
     assert resolution_name((28, 28)) == 28 and resolution_name((20, 32)) == "20x32"
+
+
+def test_custom_optimizer_schedule_and_callback(shapes) -> None:
+    x, y, _, _ = shapes
+    x, y = x[:64], y[:64]
+    torch.manual_seed(0)
+    model = SpectralClassifier(1, len(CLASSES), width=4, modes=3, depth=1)
+    seen: list[int] = []
+    lrs: list[float] = []
+    made: list[torch.optim.Optimizer] = []
+
+    def factory(m: torch.nn.Module) -> torch.optim.Optimizer:
+        made.append(torch.optim.SGD(m.parameters(), lr=0.5))
+        return made[0]
+
+    def callback(step: int) -> None:
+        seen.append(step)
+        lrs.append(made[0].param_groups[0]["lr"])
+
+    h = train_classifier(
+        model,
+        x,
+        y,
+        epochs=2,
+        batch_size=32,
+        lr=0.05,
+        schedule="constant",
+        optimizer=factory,
+        callback=callback,
+        progress=False,
+    )
+    assert seen == [1, 2, 3, 4]
+    assert lrs == [0.05] * 4  # the constant schedule holds the given lr, not the factory's
+    assert h["optimizer"] == "SGD" and h["schedule"] == "constant"
+
+
+def test_bad_optimizer_and_schedule(shapes) -> None:
+    x, y, _, _ = shapes
+    model = SpectralClassifier(1, len(CLASSES), width=4, modes=3, depth=1)
+    with pytest.raises(ValueError, match="schedule must be"):
+        train_classifier(model, x[:8], y[:8], epochs=1, schedule="cosine", progress=False)
+    with pytest.raises(TypeError, match=r"optimizer must be a torch\.optim\.Optimizer"):
+        train_classifier(model, x[:8], y[:8], epochs=1, optimizer=lambda m: "adam", progress=False)
