@@ -10,16 +10,14 @@ from torch import Tensor, nn
 
 from ..layers import SparseSpectralConv
 from ..modes import ModeSet
+from .pointwise import PointwiseConv
 
 __all__ = ["CNNClassifier", "SpectralClassifier"]
 
 
 def _pointwise(ndim: int, in_channels: int, out_channels: int) -> nn.Module:
     """A 1x1 (x1) convolution: the same channel map at every grid point, on any grid."""
-    convs = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-    if ndim not in convs:
-        raise ValueError(f"only 1-D, 2-D and 3-D modes are supported, got {ndim}-D")
-    return convs[ndim](in_channels, out_channels, kernel_size=1)
+    return PointwiseConv(ndim, in_channels, out_channels)
 
 
 class SpectralClassifier(nn.Module):
