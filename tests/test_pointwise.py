@@ -19,13 +19,14 @@ def test_matches_conv_outputs_and_gradients(ndim: int, grid: tuple[int, ...], bi
     torch.manual_seed(0)
     layer = PointwiseConv(ndim, 3, 5, bias=bias).to(dtype)
     x = torch.randn(4, 3, *grid, dtype=dtype, requires_grad=True)
-    y = layer(x)
-    ref = CONV[ndim](x, layer.weight, layer.bias)
+    extra = torch.randn(4, 5, *grid, dtype=dtype, requires_grad=True)
+    y = layer(x, add=extra)
+    ref = CONV[ndim](x, layer.weight, layer.bias) + extra
     assert_close(y, ref, what="forward")
     g = torch.randn_like(ref)
-    grads = torch.autograd.grad(y, [x, *layer.parameters()], g)
-    ref_grads = torch.autograd.grad(ref, [x, *layer.parameters()], g)
-    for name, a, b in zip(["x", "weight", "bias"], grads, ref_grads):
+    grads = torch.autograd.grad(y, [x, extra, *layer.parameters()], g)
+    ref_grads = torch.autograd.grad(ref, [x, extra, *layer.parameters()], g)
+    for name, a, b in zip(["x", "add", "weight", "bias"], grads, ref_grads):
         assert_close(a, b, what=f"grad {name}")
 
 
@@ -45,3 +46,5 @@ def test_errors() -> None:
         PointwiseConv(2, 3, 3)(torch.randn(2, 3, 8))
     with pytest.raises(ValueError, match="x has 2 channels but the weight expects 3"):
         pointwise_conv(torch.randn(1, 2, 5), torch.randn(4, 3))
+    with pytest.raises(ValueError, match="add must have shape"):
+        pointwise_conv(torch.randn(1, 3, 5), torch.randn(4, 3), add=torch.randn(1, 3, 5))

@@ -99,7 +99,7 @@ class SpectralClassifier(nn.Module):
         """Hidden field after the last block, shape ``(B, width, *grid)``."""
         h = self.lift(x)
         for spectral, skip in zip(self.spectral, self.skips):
-            h = self.act(spectral(h) + skip(h))
+            h = self.act(skip(h, add=spectral(h)))  # spectral(h) + skip(h), the sum fused into the skip's matmul
         return h
 
     def forward(self, x: Tensor) -> Tensor:

@@ -24,14 +24,19 @@ __all__ = ["PointwiseConv", "pointwise_conv"]
 _CONVS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
-def pointwise_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``y[b, o, n] = bias[o] + sum_c weight[o, c] x[b, c, n]`` at every grid point ``n``.
+def pointwise_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None, add: Tensor | None = None) -> Tensor:
+    """``y[b, o, n] = add[b, o, n] + bias[o] + sum_c weight[o, c] x[b, c, n]`` at every grid point ``n``.
+
+    ``add`` (e.g. the output of the spectral convolution beside this skip) is
+    accumulated inside the matrix product, which saves a full pass over the
+    output and its allocation.
 
     Parameters
     ----------
     x : Tensor, shape (B, C, *grid)
     weight : Tensor, shape (O, C) or (O, C, 1, ...)
     bias : Tensor, shape (O,), optional
+    add : Tensor, shape (B, O, *grid), optional
 
     Returns
     -------
@@ -43,6 +48,8 @@ def pointwise_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Ten
     >>> x = torch.randn(2, 3, 7, 9)
     >>> torch.allclose(pointwise_conv(x, conv.weight, conv.bias), conv(x), atol=1e-6)
     True
+    >>> torch.allclose(pointwise_conv(x, conv.weight, conv.bias, add=conv(x)), 2 * conv(x), atol=1e-6)
+    True
     """
     if x.ndim < 3:
         raise ValueError(f"pointwise_conv expects x of shape (B, C, *grid), got {tuple(x.shape)}")
@@ -51,7 +58,13 @@ def pointwise_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Ten
         raise ValueError(f"x has {x.shape[1]} channels but the weight expects {w.shape[1]}")
     b, grid = x.shape[0], x.shape[2:]
     flat = x.reshape(b, x.shape[1], -1)
-    if bias is None:
+    if add is not None:
+        if add.shape != (b, w.shape[0], *grid):
+            raise ValueError(f"add must have shape {(b, w.shape[0], *grid)}, got {tuple(add.shape)}")
+        y = torch.baddbmm(add.reshape(b, w.shape[0], -1), w.expand(b, *w.shape), flat)
+        if bias is not None:
+            y = y.add_(bias.view(1, -1, 1))  # in place: baddbmm's backward does not need its output
+    elif bias is None:
         y = torch.matmul(w, flat)
     else:
         y = torch.baddbmm(bias.view(1, -1, 1).expand(b, -1, flat.shape[-1]), w.expand(b, *w.shape), flat)
@@ -90,13 +103,14 @@ class PointwiseConv(nn.Module):
         self.weight = ref.weight
         self.bias = ref.bias
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, add: Tensor | None = None) -> Tensor:
+        """``(B, in, *grid) -> (B, out, *grid)``, plus ``add`` of the output's shape when given."""
         if x.ndim != self.ndim + 2:
             raise ValueError(
                 f"expected input of shape (B, {self.in_channels}, *grid) with a {self.ndim}-D grid, "
                 f"got {tuple(x.shape)}"
             )
-        return pointwise_conv(x, self.weight, self.bias)
+        return pointwise_conv(x, self.weight, self.bias, add=add)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, ndim={self.ndim}, bias={self.bias is not None}"
