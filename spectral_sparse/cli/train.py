@@ -25,7 +25,7 @@ from ._common import CLIError, positive_int, prepare_run, write_json
 HELP = "train a spectral or CNN classifier (MNIST split or analytic shapes) and save a checkpoint"
 DESCRIPTION = (
     "Train a SpectralClassifier or a CNNClassifier at one grid (--resolution) or on mixed-resolution batches "
-    "(--resolutions), with Adam and a one-cycle schedule. MNIST: " + SPLIT_NOTE + ". Writes checkpoint.pt "
+    "(--resolutions), with Adam and a one-cycle schedule. " + SPLIT_NOTE + ". Writes checkpoint.pt "
     "(load with spectral_sparse.checkpoint.load_checkpoint or 'spectral-sparse evaluate') and history.json to --out."
 )
 

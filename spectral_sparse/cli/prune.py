@@ -1,0 +1,232 @@
+"""``spectral-sparse prune``: remove Fourier modes from a trained spectral classifier; accuracy and cost before/after.
+
+The checkpoint (written by ``spectral-sparse train``) names its data set; the
+test split of that set (MNIST: the project's fixed split; shapes: the test
+seed stored in the checkpoint) measures accuracy at the training grid before
+and after pruning. Fine-tuning and the ``energy``/``taylor`` criteria use the
+training split. Writes the pruned ``checkpoint.pt`` (it loads like any other;
+its layers hold only the kept modes), ``results.json``, ``results.csv`` (one
+row before, one after) and ``sparsity.csv`` (per layer, after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.mnist import SPLIT_NOTE
+from ..prune.criteria import CRITERIA
+from ..prune.schedules import SCHEDULES
+from ._common import CLIError, non_negative_int, positive_int, prepare_run, write_csv, write_json
+
+HELP = "prune the Fourier modes of a trained spectral classifier; accuracy, modes, parameters and FLOPs before/after"
+DESCRIPTION = (
+    "Load a checkpoint written by 'spectral-sparse train', remove --amount of the modes of its sparse spectral "
+    "layers by a criterion (magnitude, energy, taylor), per layer or globally, in one step or on a schedule "
+    "with optional fine-tuning after every step, and compact the layers so pruned modes cost nothing. "
+    "Accuracy is measured at the training grid on the data set's test split (" + SPLIT_NOTE + "). "
+    "Writes checkpoint.pt, results.json, results.csv and sparsity.csv to --out."
+)
+
+
+def amount_type(text: str) -> float:
+    """argparse type: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1) (the fraction of modes to remove), got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``prune``."""
+    parser.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="checkpoint.pt of a spectral classifier")
+    parser.add_argument(
+        "--amount", type=amount_type, default=0.5, help="fraction of the checkpoint's modes to remove, in [0, 1) [0.5]"
+    )
+    parser.add_argument("--criterion", choices=tuple(CRITERIA), default="magnitude", help="mode score [magnitude]")
+    parser.add_argument(
+        "--scope", choices=("global", "layer"), default="global", help="rank modes across layers or per layer [global]"
+    )
+    parser.add_argument("--schedule", choices=SCHEDULES, default="one_shot", help="pruning schedule [one_shot]")
+    parser.add_argument("--steps", type=positive_int, default=3, help="steps of iterative/gradual schedules [3]")
+    parser.add_argument(
+        "--fine-tune-epochs", type=non_negative_int, default=0, help="fine-tuning epochs after every step [0]"
+    )
+    parser.add_argument("--lr", type=_positive_float, default=1e-3, help="peak fine-tuning learning rate [1e-3]")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=64, help="batch size for fine-tuning and scores [64]"
+    )
+    parser.add_argument(
+        "--score-batches", type=positive_int, default=4, help="training batches for energy/taylor scores [4]"
+    )
+    parser.add_argument("--n-train", type=positive_int, default=None, help="use only the first N training images")
+    parser.add_argument("--n-test", type=positive_int, default=None, help="use only the first N test images")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="directory with the MNIST files (default: the checkpoint's, else default_data_root())",
+    )
+
+
+def _train_set(meta: dict[str, Any], args: argparse.Namespace, res: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The checkpoint's training split at the training grid (first ``--n-train``)."""
+    from ..data.shapes import make_shapes
+    from .train import load_data
+
+    data = meta.get("data")
+    if data == "mnist":
+        if args.data_dir is None and meta.get("data_dir") and Path(meta["data_dir"]).is_dir():
+            args = argparse.Namespace(**{**vars(args), "data_dir": Path(meta["data_dir"])})
+        (x, y), _, _ = load_data("mnist", args, 28)
+        if args.n_train:
+            x, y = x[: args.n_train], y[: args.n_train]
+        if res != 28:
+            from ..data.transforms import resize
+
+            x = resize(x, res)
+        return x, y
+    if data == "shapes":
+        n = args.n_train or int(meta.get("n_train", 3000))
+        return make_shapes(n, res, seed=int(meta.get("seed", 0)))
+    raise CLIError(f"checkpoint metadata names an unknown data set {data!r} (expected 'mnist' or 'shapes')")
+
+
+def _stage(name: str, accuracy: float, n_test: int, report: Any) -> dict[str, Any]:
+    t = report.totals
+    return {
+        "stage": name,
+        "accuracy": accuracy,
+        "n_test": n_test,
+        "modes": t["modes_kept"],
+        "spectral_parameters": t["spectral_parameters"],
+        "parameters": t["parameters"],
+        "spectral_flops": t["flops"],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prune, fine-tune if asked, evaluate; write the checkpoint and the results; print a summary."""
+    from tqdm.auto import tqdm
+
+    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..prune import prune_and_fine_tune, sparsity_report, spectral_layers
+    from ..training import evaluate_resolutions
+    from .evaluate import _test_set
+
+    t0 = time.perf_counter()
+    env = prepare_run(args)
+    try:
+        model, meta = load_checkpoint(args.checkpoint)
+    except (FileNotFoundError, ValueError) as err:
+        raise CLIError(str(err)) from None
+    if not spectral_layers(model):
+        raise CLIError(
+            f"{str(args.checkpoint)!r} holds a {type(model).__name__} without SparseSpectralConv layers: "
+            "there are no Fourier modes to prune"
+        )
+    model.to(args.device)
+    res = int(meta.get("train_resolution", 28))
+    x_test, y_test = _test_set(meta, args)
+    needs_train = args.fine_tune_epochs > 0 or args.criterion in ("energy", "taylor")
+    train = _train_set(meta, args, res) if needs_train else None
+    progress = not args.no_progress
+
+    original = meta.get("modes_initial") or {name: len(layer.modes) for name, layer in spectral_layers(model)}
+    acc_before = evaluate_resolutions(model, x_test, y_test, [res])[0]["accuracy"]
+    before = sparsity_report(model, (res, res), original=original)
+    n_steps = 1 if args.schedule == "one_shot" else args.steps
+    bar = tqdm(total=n_steps, desc="prune", disable=not progress, dynamic_ncols=True, leave=False)
+    try:
+        history = prune_and_fine_tune(
+            model,
+            args.amount,
+            args.schedule,
+            train,
+            steps=n_steps,
+            criterion=args.criterion,
+            scope=args.scope,
+            fine_tune_epochs=args.fine_tune_epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            score_batches=args.score_batches,
+            callback=lambda t, s: bar.update(1),
+            seed=args.seed,
+            device=args.device,
+            progress=progress,
+        )
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+    finally:
+        bar.close()
+    acc_after = evaluate_resolutions(model, x_test, y_test, [res])[0]["accuracy"]
+    after = sparsity_report(model, (res, res), original=original)
+
+    settings = {
+        "amount": args.amount,
+        "criterion": args.criterion,
+        "scope": args.scope,
+        "schedule": args.schedule,
+        "steps": n_steps,
+        "fine_tune_epochs": args.fine_tune_epochs,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "n_train": None if train is None else len(train[0]),
+    }
+    pruning = {**settings, "accuracy_before": acc_before, "accuracy_after": acc_after, "n_test": len(y_test)}
+    keep = {k: v for k, v in meta.items() if k not in ("library_version", "model", "pruning", "modes_initial")}
+    out = args.out
+    save_checkpoint(
+        out / "checkpoint.pt",
+        model.cpu(),
+        **keep,
+        modes_initial=dict(original),
+        pruning=[*meta.get("pruning", []), {**pruning, "source": str(args.checkpoint), "seed": args.seed}],
+    )
+    stages = [_stage("before", acc_before, len(y_test), before), _stage("after", acc_after, len(y_test), after)]
+    results = {
+        **env,
+        "checkpoint": str(args.checkpoint),
+        "data": meta.get("data"),
+        "split": meta.get("split"),
+        "train_resolution": res,
+        **settings,
+        "accuracy_before": acc_before,
+        "accuracy_after": acc_after,
+        "n_test": len(y_test),
+        "stages": stages,
+        "report_before": before.to_dict(),
+        "report_after": after.to_dict(),
+        "history": history,
+        "wall_seconds": time.perf_counter() - t0,
+    }
+    write_json(out / "results.json", results)
+    write_csv(out / "results.csv", stages)
+    after.to_csv(out / "sparsity.csv")
+    print(after)
+    ft = f", {args.fine_tune_epochs} fine-tuning epoch(s) per step" if args.fine_tune_epochs else ", no fine-tuning"
+    print(
+        f"Pruned {args.amount:.0%} of the modes ({args.criterion}, {args.scope}, {args.schedule} in {n_steps} "
+        f"step(s){ft}): modes {before.totals['modes_kept']} -> {after.totals['modes_kept']}, spectral FLOPs per sample "
+        f"at {res}x{res} {before.totals['flops']:,} -> {after.totals['flops']:,}; test accuracy "
+        f"{100 * acc_before:.2f}% -> {100 * acc_after:.2f}% on {len(y_test)} images."
+    )
+    print(f"Wrote checkpoint.pt, results.json, results.csv and sparsity.csv to {out}/")
+    return 0

@@ -1,0 +1,43 @@
+"""Pruning in the Fourier domain: fewer modes, less cost.
+
+* :func:`prune_modes` removes a fraction of the modes of every
+  :class:`~spectral_sparse.SparseSpectralConv` by a criterion (``magnitude``,
+  ``energy``, ``taylor``; see :mod:`~spectral_sparse.prune.criteria`), per
+  layer or globally, and compacts the layers.
+* Schedules (:func:`one_shot`, :func:`iterative`, :func:`gradual`) and
+  :func:`prune_and_fine_tune` alternate pruning and fine-tuning.
+* :func:`sparsity_report` tabulates modes, parameters and FLOPs per layer.
+
+Examples
+--------
+>>> import spectral_sparse as ss
+>>> from spectral_sparse.prune import prune_modes, sparsity_report
+>>> model = ss.models.SpectralClassifier(1, 3, width=4, modes=3, depth=2)
+>>> _ = prune_modes(model, 0.5, criterion="magnitude", scope="global")
+>>> sparsity_report(model).totals["modes_kept"]
+15
+"""
+
+from .core import SCOPES, fine_tune, prune_and_fine_tune, prune_modes, spectral_layers
+from .criteria import CRITERIA, get_criterion
+from .report import SparsityReport, layer_flops, sparsity_report
+from .schedules import SCHEDULES, Schedule, get_schedule, gradual, iterative, one_shot
+
+__all__ = [
+    "CRITERIA",
+    "SCHEDULES",
+    "SCOPES",
+    "Schedule",
+    "SparsityReport",
+    "fine_tune",
+    "get_criterion",
+    "get_schedule",
+    "gradual",
+    "iterative",
+    "layer_flops",
+    "one_shot",
+    "prune_and_fine_tune",
+    "prune_modes",
+    "sparsity_report",
+    "spectral_layers",
+]
