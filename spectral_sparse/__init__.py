@@ -8,11 +8,22 @@ Examples
 torch.Size([8, 4, 28, 28])
 """
 
-from . import data, functional, inference, models, prune
+from . import data, functional, inference, models, optim, prune
 from .inference import predict
 from .layers import SparseSpectralConv
 from .modes import ModeSet
 from .resample import resample
 
-__all__ = ["ModeSet", "SparseSpectralConv", "data", "functional", "inference", "models", "predict", "prune", "resample"]
+__all__ = [
+    "ModeSet",
+    "SparseSpectralConv",
+    "data",
+    "functional",
+    "inference",
+    "models",
+    "optim",
+    "predict",
+    "prune",
+    "resample",
+]
 __version__ = "0.1.0"
