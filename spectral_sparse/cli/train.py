@@ -25,7 +25,8 @@ from ._common import CLIError, positive_int, prepare_run, write_json
 HELP = "train a spectral or CNN classifier (MNIST split or analytic shapes) and save a checkpoint"
 DESCRIPTION = (
     "Train a SpectralClassifier or a CNNClassifier at one grid (--resolution) or on mixed-resolution batches "
-    "(--resolutions), with Adam and a one-cycle schedule. " + SPLIT_NOTE + ". Writes checkpoint.pt "
+    "(--resolutions), with Adam and a one-cycle schedule, or sparse (--optimizer linbreg|adabreg|proxsgd, "
+    "--target-sparsity). " + SPLIT_NOTE + ". Writes checkpoint.pt "
     "(load with spectral_sparse.checkpoint.load_checkpoint or 'spectral-sparse evaluate') and history.json to --out."
 )
 
@@ -77,6 +78,112 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="directory with the MNIST files (default: spectral_sparse.data.default_data_root())",
     )
+    sparse = parser.add_argument_group("sparse training (spectral model; spectral_sparse.optim)")
+    sparse.add_argument(
+        "--optimizer",
+        choices=("adam", "linbreg", "adabreg", "proxsgd"),
+        default="adam",
+        help="adam, or a sparse optimizer that regularizes the spectral weights [adam]",
+    )
+    sparse.add_argument(
+        "--reg",
+        choices=("mode", "l1", "channel", "nuclear"),
+        default="mode",
+        help="regularizer of the spectral weights: mode-group L1-L2 (removes whole modes), L1 of the modulus, "
+        "channel groups, nuclear norm per mode [mode]",
+    )
+    sparse.add_argument("--lam", type=nonnegative_float, default=0.1, help="regularization strength [0.1]")
+    sparse.add_argument("--delta", type=positive_float, default=1.0, help="Bregman elastic-net delta [1]")
+    sparse.add_argument("--momentum", type=fraction, default=0.0, help="linbreg/proxsgd momentum [0]")
+    sparse.add_argument(
+        "--density",
+        type=fraction,
+        default=None,
+        help="sparse initialisation: keep this fraction of each layer's modes at the start (Bregman: grow the rest)",
+    )
+    sparse.add_argument(
+        "--target-sparsity",
+        type=fraction,
+        default=None,
+        help="steer lam every --control-interval steps so this fraction of the modes is zero",
+    )
+    sparse.add_argument("--control-interval", type=positive_int, default=10, help="steps between lam updates [10]")
+    sparse.add_argument(
+        "--schedule",
+        choices=("onecycle", "constant"),
+        default=None,
+        help="learning-rate schedule [onecycle for adam/adabreg, constant for linbreg/proxsgd]",
+    )
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def sparse_setup(args: argparse.Namespace, model: torch.nn.Module) -> tuple[Any, Any, dict[str, Any]]:
+    """``(optimizer factory or None, step callback or None, facts)`` for the sparse-training options."""
+    sparse_opts = args.density is not None or args.target_sparsity is not None
+    if args.optimizer == "adam":
+        if sparse_opts:
+            raise CLIError("--density and --target-sparsity need a sparse --optimizer (linbreg, adabreg, proxsgd)")
+        return None, None, {"optimizer": "adam"}
+    if args.model != "spectral":
+        raise CLIError(f"--optimizer {args.optimizer} regularizes spectral weights; it needs --model spectral")
+    from .. import optim
+
+    if args.density is not None:
+        optim.sparse_init(model, density=args.density, seed=args.seed)
+    made: list[torch.optim.Optimizer] = []
+    controller: list[Any] = []
+
+    def factory(m: torch.nn.Module) -> torch.optim.Optimizer:
+        opt = optim.make_optimizer(
+            args.optimizer, m, lr=args.lr, lam=args.lam, reg=args.reg, delta=args.delta, momentum=args.momentum
+        )
+        made.append(opt)
+        if args.target_sparsity is not None:
+            if not args.lam > 0:
+                raise CLIError("--target-sparsity steers lam multiplicatively; give --lam > 0")
+            controller.append(
+                optim.SparsityController(
+                    opt, args.target_sparsity, measure=lambda: optim.mode_sparsity(m), interval=args.control_interval
+                )
+            )
+        return opt
+
+    def callback(step: int) -> None:
+        if controller:
+            controller[0].step()
+
+    facts = {
+        "optimizer": args.optimizer,
+        "reg": args.reg,
+        "lam": args.lam,
+        "delta": args.delta,
+        "momentum": args.momentum,
+        "density": args.density,
+        "target_sparsity": args.target_sparsity,
+        "final_lam": lambda: made[0].param_groups[0]["lam"] if made else None,
+    }
+    return factory, callback, facts
 
 
 def load_data(data: str, args: argparse.Namespace, resolution: int) -> tuple[tuple, tuple, dict[str, Any]]:
@@ -139,6 +246,8 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     model = build_model(args, facts["num_classes"]).to(args.device)
     progress = not args.no_progress
+    factory, callback, sparse_facts = sparse_setup(args, model)
+    schedule = args.schedule or ("constant" if args.optimizer in ("linbreg", "proxsgd") else "onecycle")
     try:
         history = train_classifier(
             model,
@@ -152,9 +261,21 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
             progress=progress,
+            optimizer=factory,
+            schedule=schedule,
+            callback=callback,
         )
     except ValueError as err:
         raise CLIError(str(err)) from None
+    if "final_lam" in sparse_facts:
+        sparse_facts["final_lam"] = sparse_facts["final_lam"]()
+    sparse_facts["schedule"] = schedule
+    if args.model == "spectral" and args.optimizer != "adam":
+        from ..optim import mode_sparsity
+
+        sparse_facts["mode_sparsity"] = mode_sparsity(model)
+        for layer in model.spectral:
+            layer.compact()  # the checkpoint keeps only the modes that survived
     test_acc = evaluate_resolutions(model, x_test, y_test, [res])[0]["accuracy"]
     metadata = {
         **{k: v for k, v in facts.items() if k != "native"},
@@ -167,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
         "epochs": args.epochs,
         "test_accuracy": test_acc,
         "torch_version": env["torch_version"],
+        "sparse_training": sparse_facts,
     }
     if args.data == "mnist":
         metadata["n_test"] = len(x_test)
@@ -174,6 +296,11 @@ def run(args: argparse.Namespace) -> int:
     save_checkpoint(out / "checkpoint.pt", model.cpu(), **metadata)
     write_json(out / "history.json", {**env, **metadata, "history": history, "wall_seconds": time.perf_counter() - t0})
     mixed = f" (mixed: {', '.join(map(str, resolutions))})" if len(resolutions) > 1 else ""
+    if "mode_sparsity" in sparse_facts:
+        print(
+            f"{args.optimizer}: {100 * sparse_facts['mode_sparsity']:.1f}% of the spectral modes are zero "
+            f"(final lam {sparse_facts['final_lam']:.3g}); the checkpoint keeps only the others."
+        )
     print(
         f"Trained {type(model).__name__} ({history['parameters']:,} parameters) on {len(x_train)} {args.data} images "
         f"at {res}x{res}{mixed}, {args.epochs} epoch(s), seed {args.seed}, in {history['train_seconds']:.1f} s; "
