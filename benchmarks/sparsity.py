@@ -1,0 +1,353 @@
+"""Sparsity in Fourier modes: accuracy, size and CPU latency of the MNIST spectral classifier.
+
+Run from the repository root (phases can run separately; later ones read the
+checkpoints the earlier ones wrote)::
+
+    python benchmarks/sparsity.py --phase dense    --threads 1   # train the dense model (~5 min)
+    python benchmarks/sparsity.py --phase prune    --threads 1   # magnitude pruning + fine-tuning (~6 min)
+    python benchmarks/sparsity.py --phase bregman  --threads 1   # LinBreg / AdaBreg runs (~4 min each)
+    python benchmarks/sparsity.py --phase latency  --threads 1   # time every compacted model in one process
+    python benchmarks/sparsity.py --phase report                 # CSV -> docs/img/sparsity_mnist.png
+    python benchmarks/sparsity.py --quick --phase all            # smoke run on a few images, seconds
+
+Data: MNIST split (``spectral_sparse.data.SPLIT_NOTE``: first 8,000 images of
+the official test set for training, last 2,000 for testing), at 28x28. Model:
+the classifier of ``docs/classification.md`` (width 32, radial modes of radius
+8 -> 99 modes per layer, depth 4). Methods, one row each per fraction of modes
+removed (0, 50, 80, 90, 95, 98%):
+
+* ``dense``: Adam, one-cycle, 8 epochs (the 0% row of every method);
+* ``magnitude``: the dense model pruned step by step (50 -> 80 -> 90 -> 95 -> 98%
+  of the original modes, global scope, magnitude criterion), each step compacted
+  and fine-tuned for ``--fine-tune-epochs`` epochs;
+* ``adabreg`` / ``linbreg``: linearized Bregman iterations with the mode-group
+  L1-L2 regulariser and a controller that steers the mode sparsity to a target
+  raised stage by stage (50 -> 80 -> 90 -> 95 -> 98%, ``--stage-epochs`` each);
+  AdaBreg from scratch (sparse start), LinBreg from the dense checkpoint (see
+  :func:`phase_bregman`); the model at the end of each stage is compacted.
+
+Latency: every compacted model's forward pass on a batch of 256 (and of 1)
+28x28 images, timed round-robin in one process (medians after warm-up,
+:mod:`benchmarks.timing`), ratio against the dense model measured in that loop.
+Writes ``benchmarks/results/sparsity_mnist.csv`` (+ ``.json``) and the
+checkpoints to ``--checkpoints`` (default ``benchmarks/checkpoints/sparsity``,
+not committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import datetime
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.timing import device_name, interleaved_times, median_ms  # noqa: E402
+from spectral_sparse.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from spectral_sparse.data import SPLIT_NOTE, default_data_root, mnist_split  # noqa: E402
+from spectral_sparse.models import SpectralClassifier  # noqa: E402
+from spectral_sparse.prune import prune_modes, sparsity_report  # noqa: E402
+from spectral_sparse.training import evaluate_resolutions, train_classifier  # noqa: E402
+
+AMOUNTS = (0.5, 0.8, 0.9, 0.95, 0.98)
+MODEL = {"width": 32, "modes": 8.0, "depth": 4}
+DENSE = {"epochs": 8, "batch_size": 64, "lr": 3e-3}
+EVAL_RESOLUTIONS = (14, 28, 56)
+RESULTS = ROOT / "benchmarks" / "results"
+#: Bregman runs: start (scratch: sparse init at the first target; dense: the dense checkpoint), lr, initial lam,
+#: steps between lam updates of the sparsity controller
+BREGMAN: dict[str, dict[str, Any]] = {
+    "adabreg": {"start": "scratch", "lr": 1e-3, "lam": 0.1, "interval": 10},
+    "linbreg": {"start": "dense", "lr": 0.05, "momentum": 0.9, "lam": 0.1, "interval": 10},
+}
+PHASES = ("dense", "prune", "bregman", "latency", "report")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--phase", choices=(*PHASES, "all"), default="all")
+    p.add_argument("--methods", nargs="+", default=["linbreg", "adabreg"], help="Bregman optimizers to run")
+    p.add_argument("--amounts", type=float, nargs="+", default=list(AMOUNTS))
+    p.add_argument("--fine-tune-epochs", type=int, default=2)
+    p.add_argument("--stage-epochs", type=int, default=2, help="Bregman epochs per target sparsity")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="a few hundred images, one epoch: a smoke run")
+    p.add_argument("--checkpoints", type=Path, default=ROOT / "benchmarks" / "checkpoints" / "sparsity")
+    p.add_argument("--out", type=Path, default=RESULTS / "sparsity_mnist.csv")
+    p.add_argument("--data-dir", type=Path, default=None)
+    return p
+
+
+def _data(args: argparse.Namespace) -> tuple[tuple, tuple]:
+    root = args.data_dir or default_data_root()
+    if root is None:
+        raise SystemExit("no MNIST data: pass --data-dir or set SPECTRAL_SPARSE_DATA")
+    (xtr, ytr), (xte, yte) = mnist_split(root)
+    if args.quick:
+        xtr, ytr, xte, yte = xtr[:512], ytr[:512], xte[:256], yte[:256]
+    return (xtr, ytr), (xte, yte)
+
+
+def _ckpt(args: argparse.Namespace, method: str, amount: float) -> Path:
+    return args.checkpoints / f"{method}_{round(100 * amount):02d}.pt"
+
+
+def _record(model: torch.nn.Module, test: tuple, method: str, target: float, extra: dict[str, Any]) -> dict[str, Any]:
+    rep = sparsity_report(model, (28, 28), original=SpectralClassifier(1, 10, **MODEL))
+    accs = {f"acc_{r['resolution']}": r["accuracy"] for r in evaluate_resolutions(model, *test, list(EVAL_RESOLUTIONS))}
+    t = rep.totals
+    return {
+        "method": method,
+        "target_removed": target,
+        "modes_kept": t["modes_kept"],
+        "modes_total": t["modes_total"],
+        "removed": round(1 - t["modes_kept"] / t["modes_total"], 4),
+        **accs,
+        "parameters": t["parameters"],
+        "spectral_parameters": t["spectral_parameters"],
+        "spectral_mflops_per_sample": round(t["flops"] / 1e6, 3),
+        **extra,
+    }
+
+
+def phase_dense(args: argparse.Namespace, train: tuple, test: tuple) -> list[dict[str, Any]]:
+    torch.manual_seed(args.seed)
+    model = SpectralClassifier(1, 10, **MODEL)
+    epochs = 1 if args.quick else DENSE["epochs"]
+    h = train_classifier(
+        model, *train, epochs=epochs, batch_size=DENSE["batch_size"], lr=DENSE["lr"], seed=args.seed, progress=False
+    )
+    save_checkpoint(_ckpt(args, "dense", 0.0), model, method="dense", seed=args.seed, epochs=epochs)
+    return [_record(model, test, "dense", 0.0, {"epochs": epochs, "train_seconds": round(h["train_seconds"], 1)})]
+
+
+def phase_prune(args: argparse.Namespace, train: tuple, test: tuple) -> list[dict[str, Any]]:
+    model = load_checkpoint(_ckpt(args, "dense", 0.0))[0]
+    rows, removed, seconds = [], 0.0, 0.0
+    epochs = 1 if args.quick else args.fine_tune_epochs
+    for step, target in enumerate(sorted(args.amounts)):
+        # the fraction of the modes still kept that takes the model from `removed` to `target` of the original
+        prune_modes(model, 1 - (1 - target) / (1 - removed), criterion="magnitude", scope="global")
+        removed = target
+        h = train_classifier(
+            model, *train, epochs=epochs, lr=1e-3, batch_size=64, seed=args.seed + step + 1, progress=False
+        )
+        seconds += h["train_seconds"]
+        save_checkpoint(_ckpt(args, "magnitude", target), model, method="magnitude", target=target)
+        rows.append(
+            _record(
+                model, test, "magnitude", target, {"epochs": epochs * (step + 1), "train_seconds": round(seconds, 1)}
+            )
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def _compacted(model: torch.nn.Module) -> torch.nn.Module:
+    out = copy.deepcopy(model)
+    for layer in out.spectral:
+        layer.compact()
+    return out
+
+
+def phase_bregman(args: argparse.Namespace, train: tuple, test: tuple) -> list[dict[str, Any]]:
+    """One run per Bregman optimizer whose target sparsity steps through ``--amounts``, a stage each.
+
+    ``adabreg`` trains from scratch (the paper's setting, with the start made
+    sparse at the first target's density); ``linbreg``, an SGD-type method that
+    does not train this architecture from scratch within the budget (measured:
+    10% test accuracy after 2 epochs at lr 0.1, momentum 0.9), starts from the
+    dense checkpoint. The model at the end of every stage is compacted,
+    evaluated and saved; training continues from the uncompacted state (a
+    Bregman iteration may switch modes back on).
+    """
+    from spectral_sparse import optim
+
+    rows = []
+    amounts = sorted(args.amounts)
+    stage_epochs = 1 if args.quick else args.stage_epochs
+    for method in args.methods:
+        cfg = BREGMAN[method]
+        torch.manual_seed(args.seed)
+        if cfg["start"] == "dense":
+            model = load_checkpoint(_ckpt(args, "dense", 0.0))[0]
+        else:
+            model = SpectralClassifier(1, 10, **MODEL)
+            optim.sparse_init(model, density=1 - amounts[0], seed=args.seed)
+        opt = optim.make_optimizer(
+            method, model, lr=cfg["lr"], lam=cfg["lam"], reg="mode", momentum=cfg.get("momentum", 0.0)
+        )
+        ctl = optim.SparsityController(
+            opt, amounts[0], measure=lambda m=model: optim.mode_sparsity(m), interval=cfg["interval"]
+        )
+        seconds = 0.0
+        for stage, target in enumerate(amounts):
+            ctl.target = target
+            h = train_classifier(
+                model,
+                *train,
+                epochs=stage_epochs,
+                batch_size=64,
+                lr=cfg["lr"],
+                schedule="constant",
+                optimizer=opt,
+                callback=lambda step, c=ctl: c.step(),
+                seed=args.seed + stage + 1,
+                progress=False,
+            )
+            seconds += h["train_seconds"]
+            small = _compacted(model)
+            save_checkpoint(_ckpt(args, method, target), small, method=method, target=target)
+            extra = {
+                "epochs": stage_epochs * (stage + 1) + (DENSE["epochs"] if cfg["start"] == "dense" else 0),
+                "train_seconds": round(seconds, 1),
+                "final_lam": float(opt.param_groups[0]["lam"]),
+                "start": cfg["start"],
+            }
+            rows.append(_record(small, test, method, target, extra))
+            print(rows[-1], flush=True)
+    return rows
+
+
+def phase_latency(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    models = {p.stem: load_checkpoint(p)[0].eval() for p in sorted(args.checkpoints.glob("*.pt"))}
+    if "dense_00" not in models:
+        raise SystemExit(f"no dense checkpoint in {args.checkpoints}: run --phase dense first")
+    out: dict[str, dict[str, float]] = {name: {} for name in models}
+    for batch in (256, 1):
+        x = torch.randn(batch, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+        def fwd(m: torch.nn.Module, x: torch.Tensor = x) -> Any:
+            def f() -> Any:
+                with torch.inference_mode():
+                    return m(x)
+
+            return f
+
+        repeats = 5 if args.quick else (15 if batch > 1 else 100)
+        times = interleaved_times({n: fwd(m) for n, m in models.items()}, repeats, 3, torch.device("cpu"))
+        for name, ts in times.items():
+            out[name][f"latency_ms_b{batch}"] = round(median_ms(ts), 3)
+        for name in models:
+            out[name][f"latency_ratio_b{batch}"] = round(
+                out[name][f"latency_ms_b{batch}"] / out["dense_00"][f"latency_ms_b{batch}"], 3
+            )
+    return out
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _merge(path: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Replace the rows of the same (method, target) in the CSV, keep the others."""
+    key = lambda r: (r["method"], float(r["target_removed"]))  # noqa: E731
+    fresh = {key(r) for r in new}
+    rows = [r for r in _read_rows(path) if key(r) not in fresh] + new
+    rows.sort(key=lambda r: (r["method"] != "dense", r["method"], float(r["target_removed"])))
+    _write_rows(rows, path)
+    return rows
+
+
+def plot(path: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _read_rows(path)
+    dense = [r for r in rows if r["method"] == "dense"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "dense"):
+        rs = dense + [r for r in rows if r["method"] == method]
+        xs = [100 * float(r["removed"]) for r in rs]
+        axes[0].plot(xs, [100 * float(r["acc_28"]) for r in rs], "o-", label=method)
+        if all(r.get("latency_ratio_b256") for r in rs):
+            axes[1].plot(xs, [float(r["latency_ratio_b256"]) for r in rs], "o-", label=method)
+    axes[0].set(xlabel="spectral modes removed (%)", ylabel="test accuracy at 28x28 (%)", title="accuracy")
+    axes[1].axhline(1 / 3, color="gray", ls="--", lw=1, label="goal 1/3")
+    axes[1].set(xlabel="spectral modes removed (%)", ylabel="latency / dense (batch 256)", title="CPU latency")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("MNIST split, spectral classifier (width 32, 99 modes/layer): benchmarks/sparsity.py, seed 0")
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        args.checkpoints = args.checkpoints.with_name(args.checkpoints.name + "_quick")
+        args.out = args.out.with_name("sparsity_quick.csv")
+    args.checkpoints.mkdir(parents=True, exist_ok=True)
+    phases = PHASES if args.phase == "all" else (args.phase,)
+    meta = {
+        "split": SPLIT_NOTE,
+        "model": MODEL,
+        "dense": DENSE,
+        "seed": args.seed,
+        "threads": args.threads,
+        "device": device_name(torch.device("cpu")),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "date": datetime.date.today().isoformat(),
+        "quick": args.quick,
+    }
+    t0 = time.perf_counter()
+    if any(p in phases for p in ("dense", "prune", "bregman")):
+        train, test = _data(args)
+    for phase in phases:
+        print(f"== {phase}", flush=True)
+        if phase == "dense":
+            _merge(args.out, phase_dense(args, train, test))
+        elif phase == "prune":
+            _merge(args.out, phase_prune(args, train, test))
+        elif phase == "bregman":
+            _merge(args.out, phase_bregman(args, train, test))
+        elif phase == "latency":
+            lat = phase_latency(args)
+            rows = _read_rows(args.out)
+            for r in rows:
+                name = _ckpt(args, r["method"], float(r["target_removed"])).stem
+                r.update(lat.get(name, {}))
+            _write_rows(rows, args.out)
+        elif phase == "report":
+            plot(args.out, ROOT / "docs" / "img" / ("sparsity_quick.png" if args.quick else "sparsity_mnist.png"))
+    meta["seconds"] = round(time.perf_counter() - t0, 1)
+    with open(args.out.with_suffix(f".{args.phase}.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
