@@ -8,7 +8,7 @@ Examples
 torch.Size([8, 4, 28, 28])
 """
 
-from . import data, functional, inference, models, optim, prune
+from . import data, functional, inference, inverse, models, optim, prune
 from .inference import predict
 from .layers import SparseSpectralConv
 from .modes import ModeSet
@@ -20,6 +20,7 @@ __all__ = [
     "data",
     "functional",
     "inference",
+    "inverse",
     "models",
     "optim",
     "predict",

@@ -18,12 +18,13 @@ from ._common import CLIError, add_common_arguments
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
-#: Subcommand name -> module (relative to this package). Later: attack, robustness, reconstruct, bench.
+#: Subcommand name -> module (relative to this package). Later: attack, robustness, bench.
 SUBCOMMANDS: dict[str, str] = {
     "demo": ".demo",
     "train": ".train",
     "evaluate": ".evaluate",
     "prune": ".prune",
+    "reconstruct": ".reconstruct",
 }
 
 PROG = "spectral-sparse"

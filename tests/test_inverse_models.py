@@ -1,0 +1,162 @@
+"""Reconstructors, training, checkpoints and offline data of spectral_sparse.inverse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import spectral_sparse as ss
+from spectral_sparse.inverse import (
+    SpectralDenoiser,
+    UnrolledPGD,
+    build_reconstructor,
+    ground_truth,
+    load_reconstructor,
+    make_physics,
+    save_reconstructor,
+    train_reconstructor,
+)
+from spectral_sparse.inverse.data import PHOTO_TEST, PHOTO_TRAIN
+from spectral_sparse.inverse.models import initial_image
+from spectral_sparse.inverse.train import evaluate_reconstructor, measure, score, tv_reconstruction
+from spectral_sparse.testing import assert_close
+
+pytest.importorskip("deepinv")
+
+TINY = {"arch": "spectral", "width": 6, "modes": 3.0, "depth": 2}
+GRIDS = (16, 24, 32)
+PHYS = {"deblur": {}, "mri": {"k_max": 5}, "tomography": {"n_angles": 6}, "inpainting": {}}
+
+
+@pytest.mark.parametrize("kind", list(PHYS))
+def test_reconstructors_run_at_three_grids(kind: str) -> None:
+    torch.manual_seed(0)
+    models = {
+        "artifact": build_reconstructor({**TINY, "input_mode": make_physics(kind, 16, **PHYS[kind]).input_mode}),
+        "unrolled": build_reconstructor({**TINY, "wrapper": "unrolled", "n_iter": 2}),
+    }
+    for grid in GRIDS:
+        physics = make_physics(kind, grid, **PHYS[kind])
+        x = torch.rand(2, 1, grid, grid)
+        y = physics(x)
+        for name, model in models.items():
+            with torch.no_grad():
+                out = model(y, physics)
+            assert out.shape == x.shape, (name, grid)
+            assert torch.isfinite(out).all()
+
+
+def test_denoiser_interface_and_grid_independence() -> None:
+    torch.manual_seed(0)
+    net = SpectralDenoiser(width=6, modes=3.0, depth=2)
+    x = torch.rand(3, 1, 20, 20)
+    # deepinv's interface: float, 0-d or (B,) sigma, or None
+    for sigma in (0.1, torch.tensor(0.1), torch.full((3,), 0.1)):
+        assert_close(net(x, sigma), net(x, 0.1))
+    assert torch.equal(net(x, 0.3), x)  # the last projection starts at zero: the initial network is the identity
+    torch.nn.init.normal_(net.project[-1].weight)
+    assert not torch.equal(net(x, None), net(x, 0.5))  # sigma is an input
+    # the same weights on any grid: identical parameters, nothing depends on the grid size
+    assert net(torch.rand(1, 1, 17, 40), 0.0).shape == (1, 1, 17, 40)
+    with pytest.raises(ValueError, match=r"expected images of shape \(B, 1, H, W\)"):
+        net(torch.rand(2, 3, 16, 16), 0.1)
+    with pytest.raises(ValueError, match="width must be a positive int"):
+        SpectralDenoiser(width=0)
+
+
+def test_spectral_denoiser_is_discretization_invariant_without_nonlinearity() -> None:
+    """With the GELUs replaced by identities the network is linear: a band-limited input gives the same function."""
+    torch.manual_seed(0)
+    net = SpectralDenoiser(width=4, modes=3.0, depth=2).double()
+    net.act, net.project[1] = torch.nn.Identity(), torch.nn.Identity()
+    torch.nn.init.normal_(net.project[-1].weight)
+    x = ss.resample(torch.rand(1, 1, 9, 9, dtype=torch.float64), (16, 16))
+    out16 = net(x, 0.1)
+    out40 = net(ss.resample(x, (40, 40)), 0.1)
+    assert_close(ss.resample(out16, (40, 40)), out40)
+
+
+def test_training_reduces_the_loss() -> None:
+    torch.manual_seed(0)
+    physics = make_physics("denoising", 16, sigma=0.2)
+    x = ground_truth("photos", "train", 8, 16, patch=64)
+    model = build_reconstructor({**TINY, "input_mode": physics.input_mode})
+    before = evaluate_reconstructor(model, physics, x)["psnr"]  # fixed noise seed: the same y before and after
+    hist = train_reconstructor(model, physics, x, epochs=6, batch_size=4, lr=5e-2)
+    after = evaluate_reconstructor(model, physics, x)["psnr"]
+    assert hist["steps"] == 12 and len(hist["loss"]) == 6 and hist["parameters"] > 0
+    assert hist["loss"][-1] < hist["loss"][0]
+    assert after > before + 0.3, (before, after)  # measured: 13.8 -> 14.8 dB
+
+
+def test_unrolled_parameters_are_trained_end_to_end() -> None:
+    torch.manual_seed(0)
+    physics = make_physics("mri", 16, k_max=5)
+    model = build_reconstructor({**TINY, "wrapper": "unrolled", "n_iter": 2})
+    assert isinstance(model, UnrolledPGD)
+    x = torch.rand(2, 1, 16, 16)
+    loss = ((model(physics(x), physics) - x) ** 2).mean()
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert any("stepsize" in n and g is not None and g.abs().sum() > 0 for n, g in grads.items())
+    assert grads["denoiser.lift.weight"] is not None
+    # x_0 is the zero-filled reconstruction; the step is grid-consistent (A^T(Ax - y) / ||A^T A||)
+    assert_close(initial_image(physics(x), physics), physics.A_dagger(physics(x)))
+
+
+def test_checkpoint_roundtrip_and_errors(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = {**TINY, "wrapper": "unrolled", "n_iter": 2}
+    model = build_reconstructor(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    path = save_reconstructor(tmp_path / "c.pt", model, config, physics="mri", params={"k_max": 5})
+    loaded, cfg, meta = load_reconstructor(path)
+    physics = make_physics("mri", 24, k_max=5)
+    y = physics(torch.rand(1, 1, 24, 24))
+    with torch.no_grad():
+        assert_close(loaded(y, physics), model(y, physics))
+    assert cfg == config and meta["params"] == {"k_max": 5}
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_reconstructor(tmp_path / "missing.pt")
+    (tmp_path / "bad.pt").write_text("nope")
+    with pytest.raises(ValueError, match="not a spectral_sparse inverse checkpoint"):
+        load_reconstructor(tmp_path / "bad.pt")
+
+
+def test_baselines_and_unknown_configs() -> None:
+    physics = make_physics("deblur", 24, width=0.03, noise_sigma=0.01)
+    x = ground_truth("photos", "test", 2, 24, patch=64)
+    y = measure(physics, x, seed=0)
+    assert torch.equal(y, measure(physics, x, seed=0))  # fixed noise
+    tv = evaluate_reconstructor(tv_reconstruction(0.01, n_iter=10, inner=5), physics, x, y=y)
+    raw = score(y, x)
+    assert tv["psnr"] > raw["psnr"] - 1.0 and 0 < tv["ssim"] <= 1
+    for cfg, match in (
+        ({"arch": "vit"}, "unknown arch 'vit'"),
+        ({**TINY, "wrapper": "admm"}, "unknown wrapper 'admm'"),
+        ({"arch": "dncnn", "width": 4, "wrapper": "unrolled"}, "built for arch='spectral'"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            build_reconstructor(cfg)
+
+
+def test_ground_truth_sources() -> None:
+    assert not set(PHOTO_TRAIN) & set(PHOTO_TEST)  # split by image
+    a = ground_truth("photos", "train", 3, 32, patch=64)
+    b = ground_truth("photos", "test", 3, 32, patch=64)
+    assert a.shape == b.shape == (3, 1, 32, 32) and not torch.equal(a, b)
+    # one band-limited function per image: the 32-grid image is the 64-grid one resampled
+    assert_close(ss.resample(ground_truth("photos", "test", 3, 64, patch=64), (32, 32)), b, dtype=torch.float32)
+    p1, p2 = ground_truth("phantoms", "train", 2, 24), ground_truth("phantoms", "train", 2, 24)
+    assert torch.equal(p1, p2) and not torch.equal(p1, ground_truth("phantoms", "test", 2, 24))
+    assert ground_truth("shepp-logan", "test", 5, 40).shape == (1, 1, 40, 40)
+    with pytest.raises(ValueError, match="unknown data source 'mnist'"):
+        ground_truth("mnist", "train", 2, 16)
+    with pytest.raises(ValueError, match="split must be"):
+        ground_truth("photos", "val", 2, 16)
+    with pytest.raises(ValueError, match="larger than photograph"):
+        ground_truth("photos", "train", 1, 16, patch=2000)
