@@ -8,7 +8,7 @@ Examples
 torch.Size([8, 4, 28, 28])
 """
 
-from . import data, functional, inference, inverse, models, optim, prune
+from . import attacks, data, functional, inference, inverse, models, optim, prune
 from .inference import predict
 from .layers import SparseSpectralConv
 from .modes import ModeSet
@@ -17,6 +17,7 @@ from .resample import resample
 __all__ = [
     "ModeSet",
     "SparseSpectralConv",
+    "attacks",
     "data",
     "functional",
     "inference",

@@ -18,13 +18,15 @@ from ._common import CLIError, add_common_arguments
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
-#: Subcommand name -> module (relative to this package). Later: attack, robustness, bench.
+#: Subcommand name -> module (relative to this package). Later: bench.
 SUBCOMMANDS: dict[str, str] = {
     "demo": ".demo",
     "train": ".train",
     "evaluate": ".evaluate",
     "prune": ".prune",
     "reconstruct": ".reconstruct",
+    "attack": ".attack",
+    "robustness": ".robustness",
 }
 
 PROG = "spectral-sparse"

@@ -1,0 +1,345 @@
+"""Robustness across resolutions on the MNIST split: attacks crafted at one grid, evaluated at another; corruptions.
+
+Run from the repository root::
+
+    python benchmarks/robustness.py --seed 0 --threads 1            # reduced protocol, ~1 h on one busy CPU core
+    python benchmarks/robustness.py --quick                          # smoke run, a minute
+
+Data: ``spectral_sparse.data.SPLIT_NOTE`` (first 8,000 images of the official
+MNIST test set for training, the last 2,000 for testing; the first
+``--n-test`` of those are attacked).
+
+Models (all trained here at 28x28 unless stated):
+
+* ``dense``: ``SpectralClassifier(1, 10, width, modes=radius, depth)``;
+* ``pruned90``: ``dense`` with 90% of its modes removed (``spectral_sparse.prune.prune_modes``,
+  magnitude, global), fine-tuned ``--prune-epochs`` epochs;
+* ``cnn``: ``CNNClassifier(1, 10, widths=(32, 64, 96))``, fed every grid directly;
+* ``cnn-resize``: the same CNN behind a differentiable Fourier resize to 28x28 (the resize-first baseline);
+* ``dense-adv``: ``dense`` fine-tuned with multi-resolution PGD adversarial training
+  (``spectral_sparse.attacks.adversarial_train``, a grid from ``--adv-resolutions`` per batch);
+* ``pruned90-adv``: ``dense-adv`` pruned the same way, then ``--prune-epochs`` epochs of adversarial training.
+
+Attacks: PGD L-inf (``--eps``, ``--steps``, alpha = 2.5 eps / steps, random start, seed) and FourierPGD
+(function-space L2 budget ``--fourier-eps`` on the modes of radius ``--fourier-modes``); crafted at each
+source grid and moved to each target grid with the exact Fourier method (clamped to [0, 1]). Corruptions:
+the nine of ``spectral_sparse.attacks.corruptions`` at five severities, at 28x28.
+
+Writes ``benchmarks/results/robustness_matrix{suffix}.csv``, ``robustness_corruptions{suffix}.csv`` and
+``robustness_mnist{suffix}.json``, then redraws ``docs/img/robustness_matrix.png`` and
+``docs/img/robustness_corruptions.png`` from every run's CSVs (not for ``--quick``).
+Trained models are cached in ``--cache`` so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from spectral_sparse.attacks import (  # noqa: E402
+    PGD,
+    FourierPGD,
+    adversarial_train,
+    evaluate_corruptions,
+    robustness_matrix,
+)
+from spectral_sparse.cli.robustness import format_matrix, plot_matrices  # noqa: E402
+from spectral_sparse.data import SPLIT_NOTE, mnist_split, resize  # noqa: E402
+from spectral_sparse.models import CNNClassifier, SpectralClassifier, count_parameters  # noqa: E402
+from spectral_sparse.training import train_classifier  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+IMG = ROOT / "docs" / "img"
+
+
+def prune90(model: torch.nn.Module) -> dict[str, Any]:
+    """Remove 90% of the modes in place (magnitude, global) with ``spectral_sparse.prune.prune_modes``."""
+    from spectral_sparse.prune import prune_modes
+
+    info = prune_modes(model, 0.9, criterion="magnitude", scope="global")
+    return {k: info[k] for k in ("modes_before", "modes_after", "removed")}
+
+
+class ResizeFirst(torch.nn.Module):
+    """``model(resize(x, grid))``: a fixed-grid model fed at any grid (differentiable, exact Fourier resize)."""
+
+    def __init__(self, model: torch.nn.Module, grid: int = 28) -> None:
+        super().__init__()
+        self.model, self.grid = model, grid
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(resize(x, self.grid))
+
+
+def cached(cache: Path, name: str, build: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load ``name`` from the cache or build it with ``build() -> (model, info)`` and store it."""
+    path = cache / f"{name}.pt"
+    if path.is_file():
+        blob = torch.load(path, weights_only=False)
+        print(f"[cache] {name} from {path}", flush=True)
+        return blob["model"], blob["info"]
+    t = time.perf_counter()
+    model, info = build()
+    info["seconds"] = time.perf_counter() - t
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model, "info": info}, path)
+    print(f"[train] {name}: {info}", flush=True)
+    return model, info
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--modes", type=float, default=8.0)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--adv-epochs", type=int, default=3)
+    p.add_argument("--adv-lr", type=float, default=3e-3)
+    p.add_argument("--prune-epochs", type=int, default=2, help="fine-tuning epochs after pruning")
+    p.add_argument("--prune-lr", type=float, default=3e-3)
+    p.add_argument("--prune-adv-epochs", type=int, default=None, help="adversarial epochs after pruning")
+    p.add_argument("--tag", default="", help="appended to the model names in the results")
+    p.add_argument("--adv-steps", type=int, default=5)
+    p.add_argument("--adv-resolutions", type=int, nargs="+", default=[14, 28, 56])
+    p.add_argument("--clean-weight", type=float, default=0.25)
+    p.add_argument("--n-test", type=int, default=200)
+    p.add_argument("--n-corrupt", type=int, default=1000)
+    p.add_argument("--eps", type=float, default=0.1)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--fourier-eps", type=float, default=0.1)
+    p.add_argument("--fourier-modes", type=float, default=6.0)
+    p.add_argument("--resolutions", type=int, nargs="+", default=[14, 28, 56, 112])
+    p.add_argument("--batch-size", type=int, default=25)
+    p.add_argument("--models", nargs="+", default=["dense", "pruned90", "cnn", "dense-adv", "pruned90-adv"])
+    p.add_argument("--cache", type=Path, default=Path("/tmp/spectral_sparse_robustness_cache"))
+    p.add_argument("--suffix", default="", help="appended to the result file names")
+    p.add_argument("--quick", action="store_true", help="tiny smoke run (results go to *_quick files)")
+    p.add_argument(
+        "--replot", action="store_true", help="only redraw docs/img/robustness_{matrix,corruptions}.png from all CSVs"
+    )
+    args = p.parse_args(argv)
+    if args.replot:
+        replot()
+        return 0
+    if args.quick:
+        args.width, args.depth, args.epochs, args.adv_epochs, args.n_test, args.n_corrupt = 8, 2, 1, 1, 20, 50
+        args.resolutions, args.adv_resolutions, args.steps = [14, 28], [14, 28], 3
+        args.suffix, args.cache = "_quick", args.cache.with_name(args.cache.name + "_quick")
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    (x, y), (xt, yt) = mnist_split()
+    if args.quick:
+        x, y = x[:500], y[:500]
+    xa, ya = xt[: args.n_test], yt[: args.n_test]
+    xc, yc = xt[: args.n_corrupt], yt[: args.n_corrupt]
+    pgd_kw = {"alpha": 2.5 * args.eps / args.adv_steps, "steps": args.adv_steps}
+
+    def train_dense() -> tuple[torch.nn.Module, dict[str, Any]]:
+        torch.manual_seed(args.seed + 100)
+        m = SpectralClassifier(1, 10, width=args.width, modes=args.modes, depth=args.depth)
+        h = train_classifier(m, x, y, epochs=args.epochs, seed=args.seed, progress=False)
+        return m, {"train_seconds": h["train_seconds"], "parameters": h["parameters"]}
+
+    def train_cnn() -> tuple[torch.nn.Module, dict[str, Any]]:
+        torch.manual_seed(args.seed + 200)
+        m = CNNClassifier(1, 10, widths=(32, 64, 96))
+        h = train_classifier(m, x, y, epochs=args.epochs, seed=args.seed, progress=False)
+        return m, {"train_seconds": h["train_seconds"], "parameters": h["parameters"]}
+
+    def adv(m: torch.nn.Module, epochs: int, seed: int, lr: float) -> dict[str, Any]:
+        h = adversarial_train(
+            m,
+            x,
+            y,
+            lambda mm: PGD(mm, args.eps, **pgd_kw),
+            resolutions=args.adv_resolutions,
+            epochs=epochs,
+            lr=lr,
+            clean_weight=args.clean_weight,
+            seed=seed,
+            progress=False,
+        )
+        return {"adv_seconds": h["train_seconds"], "adv_loss": h["loss"], "adv_accuracy": h["adv_accuracy"]}
+
+    def build_pruned() -> tuple[torch.nn.Module, dict[str, Any]]:
+        m = copy.deepcopy(models["dense"][0])
+        info = prune90(m)
+        h = train_classifier(m, x, y, epochs=args.prune_epochs, lr=args.prune_lr, seed=args.seed + 1, progress=False)
+        return m, {**info, "finetune_seconds": h["train_seconds"], "parameters": count_parameters(m)}
+
+    def build_dense_adv() -> tuple[torch.nn.Module, dict[str, Any]]:
+        m = copy.deepcopy(models["dense"][0])
+        return m, adv(m, args.adv_epochs, args.seed + 2, args.adv_lr)
+
+    def build_pruned_adv() -> tuple[torch.nn.Module, dict[str, Any]]:
+        m = copy.deepcopy(models["dense-adv"][0])
+        info = prune90(m)
+        epochs = args.prune_adv_epochs or args.prune_epochs
+        return m, {**info, **adv(m, epochs, args.seed + 3, args.prune_lr), "parameters": count_parameters(m)}
+
+    builders = {
+        "dense": train_dense,
+        "cnn": train_cnn,
+        "pruned90": build_pruned,
+        "dense-adv": build_dense_adv,
+        "pruned90-adv": build_pruned_adv,
+        "cnn-resize": lambda: (ResizeFirst(models["cnn"][0]), {"note": "cnn fed resize(x, 28), Fourier"}),
+    }
+    models: dict[str, tuple[torch.nn.Module, dict[str, Any]]] = {}
+    order = ["dense", "cnn", "pruned90", "dense-adv", "pruned90-adv", "cnn-resize"]
+    needed = set(args.models) | ({"dense"} if set(args.models) - {"cnn", "cnn-resize"} else set())
+    needed |= {"cnn"} if "cnn-resize" in args.models else set()
+    needed |= {"dense-adv"} if "pruned90-adv" in args.models else set()
+    for name in order:
+        if name in needed:
+            models[name] = cached(args.cache, name, builders[name])
+            models[name][0].eval()
+
+    matrix_rows, corruption_rows, summary = [], [], {}
+    for name in args.models:
+        model = models[name][0]
+        attacks = {
+            "PGD": PGD(model, args.eps, steps=args.steps, seed=args.seed),
+            "FourierPGD": FourierPGD(
+                model, args.fourier_eps, steps=args.steps, modes=args.fourier_modes, seed=args.seed
+            ),
+        }
+        for aname, attack in attacks.items():
+            t = time.perf_counter()
+            res = robustness_matrix(model, xa, ya, attack, args.resolutions, batch_size=args.batch_size)
+            secs = time.perf_counter() - t
+            print(f"\n{name} / {aname} ({secs:.0f} s)\n{format_matrix(res)}", flush=True)
+            clean = {r["resolution"]: r["accuracy"] for r in res["clean"]}
+            for r in res["rows"]:
+                matrix_rows.append({"model": name + args.tag, "attack": aname, **r})
+            summary[f"{name}{args.tag}/{aname}"] = {
+                "min_robust": float(res["matrix"].min()),
+                "min_clean": min(clean.values()),
+                "seconds": secs,
+            }
+        t = time.perf_counter()
+        for r in evaluate_corruptions(model, xc, yc, seed=args.seed, batch_size=250):
+            corruption_rows.append({"model": name + args.tag, **r})
+        print(f"{name}: corruptions in {time.perf_counter() - t:.0f} s", flush=True)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    sfx = args.suffix
+    with (RESULTS / f"robustness_matrix{sfx}.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(matrix_rows[0]))
+        w.writeheader()
+        w.writerows(matrix_rows)
+    with (RESULTS / f"robustness_corruptions{sfx}.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(corruption_rows[0]))
+        w.writeheader()
+        w.writerows(corruption_rows)
+    facts = {
+        "command": "python benchmarks/robustness.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "split": SPLIT_NOTE,
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "models": {k: v[1] for k, v in models.items()},
+        "summary": summary,
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpu_count": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "wall_seconds": time.perf_counter() - t0,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    (RESULTS / f"robustness_mnist{sfx}.json").write_text(json.dumps(facts, indent=2) + "\n")
+    if not args.quick:
+        replot()  # the combined figures, from every run's CSVs
+    print(json.dumps(summary, indent=2))
+    print(f"done in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+#: Panel order of the combined figures.
+MODEL_ORDER = (
+    "dense",
+    "pruned90",
+    "pruned90-short",
+    "cnn",
+    "cnn-resize",
+    "dense-adv",
+    "pruned90-adv",
+    "pruned90-adv-long",
+)
+
+
+def replot() -> None:
+    """Combined figures from every ``robustness_matrix_*.csv`` / ``robustness_corruptions_*.csv`` (not ``_quick``)."""
+    IMG.mkdir(parents=True, exist_ok=True)
+    matrix: dict[tuple[str, str], list[dict[str, str]]] = {}
+    corruptions: list[dict[str, Any]] = []
+    for path in sorted(RESULTS.glob("robustness_matrix_*.csv")):
+        if path.stem.endswith("_quick"):
+            continue
+        with path.open() as f:
+            for r in csv.DictReader(f):
+                matrix.setdefault((r["model"], r["attack"]), []).append(r)
+    for path in sorted(RESULTS.glob("robustness_corruptions_*.csv")):
+        if path.stem.endswith("_quick"):
+            continue
+        with path.open() as f:
+            corruptions += [{**r, "accuracy": float(r["accuracy"])} for r in csv.DictReader(f)]
+    panels = []
+    for model in sorted({m for m, _ in matrix}, key=lambda m: MODEL_ORDER.index(m) if m in MODEL_ORDER else 99):
+        for attack in ("PGD", "FourierPGD"):
+            rows = matrix.get((model, attack))
+            if not rows:
+                continue
+            sources = list(dict.fromkeys(int(r["source"]) for r in rows))
+            targets = list(dict.fromkeys(int(r["target"]) for r in rows))
+            m = torch.zeros(len(sources), len(targets), dtype=torch.float64)
+            for r in rows:
+                m[sources.index(int(r["source"])), targets.index(int(r["target"]))] = float(r["robust_accuracy"])
+            panels.append((f"{model} / {attack}", {"matrix": m, "sources": sources, "targets": targets}))
+    title = "MNIST robust accuracy (%); rows: crafted at, columns: evaluated at"
+    plot_matrices(panels, IMG / "robustness_matrix.png", title, ncols=2)
+    order = [m for m in MODEL_ORDER if any(r["model"] == m for r in corruptions)]
+    plot_corruptions([r for m in order for r in corruptions if r["model"] == m], IMG / "robustness_corruptions.png")
+    print(f"wrote {IMG / 'robustness_matrix.png'} ({len(panels)} panels) and {IMG / 'robustness_corruptions.png'}")
+
+
+def plot_corruptions(rows: list[dict[str, Any]], path: Path) -> None:
+    """Mean accuracy over severities per corruption, one bar group per model."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    names = list(dict.fromkeys(r["corruption"] for r in rows))
+    fig, ax = plt.subplots(figsize=(11, 4), constrained_layout=True)
+    width = 0.8 / len(models)
+    for i, m in enumerate(models):
+        vals = []
+        for c in names:
+            accs = [r["accuracy"] for r in rows if r["model"] == m and r["corruption"] == c]
+            vals.append(100 * sum(accs) / len(accs))
+        ax.bar([j + i * width for j in range(len(names))], vals, width, label=m)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, rotation=20)
+    ax.set_ylabel("accuracy (%), mean over severities 1-5")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, ncols=len(models))
+    ax.grid(axis="y", alpha=0.3)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
