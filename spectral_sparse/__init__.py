@@ -8,7 +8,7 @@ Examples
 torch.Size([8, 4, 28, 28])
 """
 
-from . import attacks, data, functional, inference, inverse, models, optim, prune
+from . import attacks, data, functional, inference, inverse, models, optim, prune, sphere
 from .inference import predict
 from .layers import SparseSpectralConv
 from .modes import ModeSet
@@ -27,5 +27,6 @@ __all__ = [
     "predict",
     "prune",
     "resample",
+    "sphere",
 ]
 __version__ = "0.1.0"

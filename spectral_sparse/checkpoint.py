@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .models.classifier import CNNClassifier, SpectralClassifier
+from .models.fno import SparseFNO
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MODEL_KINDS", "load_checkpoint", "save_checkpoint"]
 
@@ -38,6 +39,7 @@ FORMAT_VERSION = 1
 MODEL_KINDS: dict[str, type[nn.Module]] = {
     "SpectralClassifier": SpectralClassifier,
     "CNNClassifier": CNNClassifier,
+    "SparseFNO": SparseFNO,
 }
 
 _PLAIN = (str, int, float, bool, type(None))

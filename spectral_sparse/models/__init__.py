@@ -2,10 +2,15 @@
 
 from .classifier import CNNClassifier, SpectralClassifier, count_parameters
 from .convert import ChannelwiseFilter, SpectralSubsample, cnn_to_spectral, coarse_grid, sample_interpolant
+from .fno import FNOConfig, SparseFNO
+from .pointwise import PointwiseConv
 
 __all__ = [
     "CNNClassifier",
     "ChannelwiseFilter",
+    "FNOConfig",
+    "PointwiseConv",
+    "SparseFNO",
     "SpectralClassifier",
     "SpectralSubsample",
     "cnn_to_spectral",

@@ -1,0 +1,375 @@
+"""Darcy flow: SparseFNO (dense box, and pruned) against neuraloperator's FNO and TFNO.
+
+Run from the repository root::
+
+    python benchmarks/darcy.py --seed 0 --threads 1        # ~6-8 min on one core
+    python benchmarks/darcy.py --quick                     # smoke run, seconds; writes darcy_quick.*
+
+Data: neuraloperator's small Darcy-flow set (``spectral_sparse.data.darcy``): all
+1,000 training pairs at 16x16; test on the 50 pairs at 16x16 and, zero-shot, on
+the 50 pairs at 32x32 (the models see the 32x32 input directly).
+
+Every model gets the same recipe: seed, data order, AdamW (lr 5e-3, weight decay
+1e-4), cosine learning-rate decay per epoch, batch 32, the same number of epochs
+(20), relative L2 loss on the output normalised like neuraloperator's example
+(``encode_output``: one mean and standard deviation fitted on the training
+pressures; inputs are not normalised); the test error is the relative L2 error of
+the decoded output against the raw pressure, averaged over the test pairs.
+
+Models (hidden width 32, 4 layers each):
+
+* ``neuralop FNO``: ``FNO(n_modes=(16, 16), hidden_channels=32, projection_channel_ratio=2)``
+  with its defaults (grid positional embedding, channel MLPs, linear skips, no padding).
+* ``neuralop TFNO``: the same with ``TFNO`` (Tucker factorisation, its default rank 0.1).
+* ``SparseFNO box``: ``SparseFNO(1, 1, 32, (16, 16), config=FNOConfig(channel_mlp=0.5))``
+  (Fourier positional embedding; channel MLPs like neuraloperator's blocks).
+* ``SparseFNO pruned (energy)`` / ``(magnitude)``: the same initialisation, trained dense
+  for the first ``--prune-epoch`` (10) epochs, then
+  ``spectral_sparse.prune.prune_modes(model, 0.75, criterion, scope="global")`` removes
+  75% of the modes (whole modes, compacted; ``energy`` scores a mode by the energy of
+  its output on 256 training inputs, ``magnitude`` by its weight norm), then trained on,
+  with a fresh optimizer at the scheduled learning rate, to the same total of epochs.
+  If ``spectral_sparse.prune`` is missing, a local magnitude pruning is used.
+* ``SparseFNO radial``: ``ModeSet.radial(4, 2)`` modes from the start (25 per layer).
+
+Writes ``benchmarks/results/darcy.csv`` and ``darcy.json`` and ``docs/img/darcy_predictions.png``.
+CPU latency: inference of a batch of 50 at 16x16 and 32x32, median over
+interleaved repeats after warm-up, in this process with the thread count given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.timing import device_name, interleaved_times, median_ms  # noqa: E402
+from spectral_sparse import ModeSet, SparseSpectralConv  # noqa: E402
+from spectral_sparse.data.darcy import load_darcy  # noqa: E402
+from spectral_sparse.models import count_parameters  # noqa: E402
+from spectral_sparse.models.fno import FNOConfig, SparseFNO  # noqa: E402
+
+WIDTH, N_MODES = 32, (16, 16)
+
+
+def relative_l2(pred: Tensor, truth: Tensor) -> Tensor:
+    """Per-sample ``||pred - truth|| / ||truth||``, shape ``(B,)``."""
+    diff = (pred - truth).flatten(1).norm(dim=1)
+    return diff / truth.flatten(1).norm(dim=1)
+
+
+def spectral_stats(model: nn.Module) -> tuple[int, list[int]]:
+    """Real spectral parameters (weight tensors, complex counted twice, no biases) and our modes per layer."""
+    params, modes = 0, []
+    for module in model.modules():
+        if isinstance(module, SparseSpectralConv):
+            params += 2 * module.weight.numel()
+            modes.append(len(module.modes))
+        elif type(module).__name__ == "SpectralConv":  # neuraloperator's, dense or factorised weight
+            for name, p in module.named_parameters():
+                if "bias" not in name:
+                    params += p.numel() * (2 if p.is_complex() else 1)
+    return params, modes
+
+
+def neuralop_modes(model: nn.Module) -> list[int]:
+    """Stored frequency bins per layer of a neuraloperator FNO: ``prod(n_modes[:-1]) * (n_modes[-1] // 2 + 1)``."""
+    n = list(model.n_modes)
+    return [math.prod(n[:-1]) * (n[-1] // 2 + 1)] * model.n_layers
+
+
+def make_models(seed: int, radius: float, channel_mlp: float) -> dict[str, nn.Module]:
+    from neuralop.models import FNO, TFNO
+
+    models: dict[str, nn.Module] = {}
+    torch.manual_seed(seed)
+    models["neuralop FNO"] = FNO(
+        n_modes=N_MODES, in_channels=1, out_channels=1, hidden_channels=WIDTH, projection_channel_ratio=2
+    )
+    torch.manual_seed(seed)
+    models["neuralop TFNO"] = TFNO(
+        n_modes=N_MODES, in_channels=1, out_channels=1, hidden_channels=WIDTH, projection_channel_ratio=2
+    )
+    torch.manual_seed(seed)
+    models["SparseFNO box"] = SparseFNO(1, 1, WIDTH, N_MODES, config=FNOConfig(channel_mlp=channel_mlp))
+    models["SparseFNO pruned (energy)"] = copy.deepcopy(models["SparseFNO box"])
+    models["SparseFNO pruned (magnitude)"] = copy.deepcopy(models["SparseFNO box"])
+    torch.manual_seed(seed)
+    models["SparseFNO radial"] = SparseFNO(
+        1, 1, WIDTH, ModeSet.radial(radius, ndim=2), config=FNOConfig(channel_mlp=channel_mlp)
+    )
+    return models
+
+
+def prune(model: nn.Module, amount: float, criterion: str = "magnitude", data: Tensor | None = None) -> str:
+    """Magnitude pruning of whole modes, globally; returns which implementation ran."""
+    try:
+        from spectral_sparse.prune import prune_modes
+
+        extra = {} if criterion == "magnitude" else {"data": [data]}
+        prune_modes(model, amount, criterion=criterion, scope="global", **extra)
+        return f"spectral_sparse.prune.prune_modes({criterion!r}, scope='global')"
+    except ImportError:
+        if criterion != "magnitude":
+            raise
+    # local fallback: score m_k ||W_k||_F^2 normalised by each layer's mean, drop the lowest globally
+    layers = [m for m in model.modules() if isinstance(m, SparseSpectralConv)]
+    scores = []
+    for layer in layers:
+        w = layer.weight.detach().reshape(len(layer.modes), -1)
+        mult = torch.where((layer.modes.indices == 0).all(dim=1), 1.0, 2.0)
+        s = (w.abs() ** 2).sum(1) * mult
+        scores.append(s / s.mean())
+    flat = torch.cat(scores)
+    n_remove = int(amount * len(flat) + 0.5)
+    threshold = flat.sort().values[n_remove - 1] if n_remove > 0 else -1.0
+    with torch.no_grad():
+        for layer, s in zip(layers, scores):
+            keep = s > threshold
+            keep[s.argmax()] = True
+            layer.weight[~keep] = 0
+            layer.compact()
+    return "local mode-magnitude pruning (benchmarks/darcy.py)"
+
+
+def train(
+    model: nn.Module,
+    data: tuple[Tensor, Tensor],
+    norm: tuple[float, float],
+    args: argparse.Namespace,
+    prune_at: int | None = None,
+    criterion: str = "energy",
+) -> dict[str, Any]:
+    x, y = data
+    mean, std = norm
+    target = (y - mean) / std
+    gen = torch.Generator().manual_seed(args.seed)
+    info: dict[str, Any] = {}
+
+    def optimizer() -> torch.optim.Optimizer:
+        return torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+
+    opt = optimizer()
+    start = time.perf_counter()
+    for epoch in range(args.epochs):
+        if prune_at is not None and epoch == prune_at:
+            info["pruned_with"] = prune(model, args.amount, criterion, x[:256])
+            opt = optimizer()  # compact() replaced the spectral weights
+        lr = args.lr * 0.5 * (1 + math.cos(math.pi * epoch / args.epochs))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        model.train()
+        total = 0.0
+        for idx in torch.randperm(len(x), generator=gen).split(args.batch_size):
+            loss = relative_l2(model(x[idx]), target[idx]).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        if not args.no_progress:
+            print(f"    epoch {epoch + 1:3d}/{args.epochs}  train rel L2 {total / len(x):.4f}", flush=True)
+    info["train_s"] = time.perf_counter() - start
+    return info
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, norm: tuple[float, float]) -> tuple[float, Tensor]:
+    model.eval()
+    pred = model(x) * norm[1] + norm[0]
+    return float(relative_l2(pred, y).mean()), pred
+
+
+def latency(models: dict[str, nn.Module], tests: dict[int, Tensor], args: argparse.Namespace) -> dict[str, dict]:
+    out: dict[str, dict] = {name: {} for name in models}
+    for res, x in tests.items():
+        batch = x[:50]
+        fns = {}
+        for name, model in models.items():
+            model.eval()
+
+            def call(model: nn.Module = model, batch: Tensor = batch) -> None:
+                with torch.inference_mode():
+                    model(batch)
+
+            fns[name] = call
+        times = interleaved_times(fns, repeats=args.repeats, warmup=3, device=torch.device("cpu"), seed=args.seed)
+        for name in models:
+            out[name][res] = median_ms(times[name])
+    return out
+
+
+def plot(preds: dict[str, dict[int, Tensor]], truth: dict[int, Tensor], path: Path, sample: int = 0) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ours, ref = "SparseFNO pruned (energy)", "neuralop FNO"
+    fig, axes = plt.subplots(2, 5, figsize=(15, 6), constrained_layout=True)
+    for row, res in enumerate(sorted(truth)):
+        t = truth[res][sample, 0]
+        p_ours, p_ref = preds[ours][res][sample, 0], preds[ref][res][sample, 0]
+        vmax = float(t.max())
+        emax = float(max((p_ours - t).abs().max(), (p_ref - t).abs().max()))
+        panels = [
+            (t, f"truth {res}x{res}", "viridis", 0, vmax),
+            (p_ours, f"{ours}", "viridis", 0, vmax),
+            (p_ref, f"{ref}", "viridis", 0, vmax),
+            ((p_ours - t).abs(), f"|{ours} - truth|", "magma", 0, emax),
+            ((p_ref - t).abs(), f"|{ref} - truth|", "magma", 0, emax),
+        ]
+        for ax, (img, title, cmap, lo, hi) in zip(axes[row], panels):
+            im = ax.imshow(img.numpy(), cmap=cmap, vmin=lo, vmax=hi, origin="lower")
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.suptitle(f"Darcy test pair {sample}: trained at 16x16; top 16x16, bottom 32x32 (zero-shot)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--prune-epoch", type=int, default=10, help="epoch at which the pruned models are pruned")
+    parser.add_argument("--amount", type=float, default=0.75, help="fraction of modes pruned")
+    parser.add_argument("--channel-mlp", type=float, default=0.5, help="FNOConfig.channel_mlp of our models")
+    parser.add_argument("--radius", type=float, default=4.0, help="radius of the radial SparseFNO")
+    parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=30, help="timed repeats per model and resolution")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="200 training pairs, 2 epochs; writes darcy_quick.*")
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--img", type=Path, default=ROOT / "docs" / "img")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        args.epochs, args.prune_epoch, args.repeats = 2, 1, 3
+    x_train, y_train = load_darcy(args.data_dir, "train", 16)
+    if args.quick:
+        x_train, y_train = x_train[:200], y_train[:200]
+    tests = {res: load_darcy(args.data_dir, "test", res) for res in (16, 32)}
+    norm = (float(y_train.mean()), float(y_train.std()))
+    models = make_models(args.seed, args.radius, args.channel_mlp)
+    fno_spectral = spectral_stats(models["neuralop FNO"])[0]
+
+    results: dict[str, dict[str, Any]] = {}
+    preds: dict[str, dict[int, Tensor]] = {}
+    for name, model in models.items():
+        print(f"training {name} ({count_parameters(model):,} parameters)", flush=True)
+        criterion = "magnitude" if "magnitude" in name else "energy"
+        info = train(model, (x_train, y_train), norm, args, args.prune_epoch if "pruned" in name else None, criterion)
+        errors, preds[name] = {}, {}
+        for res, (x, y) in tests.items():
+            errors[res], preds[name][res] = evaluate(model, x, y, norm)
+        spectral, modes = spectral_stats(model)
+        if name.startswith("neuralop"):
+            modes = neuralop_modes(model)
+        results[name] = {
+            "model": name,
+            "params": count_parameters(model),
+            "spectral_params": spectral,
+            "spectral_frac_of_fno": spectral / fno_spectral,
+            "modes_per_layer": modes,
+            "rel_l2_16": errors[16],
+            "rel_l2_32": errors[32],
+            **info,
+        }
+        print(f"  test rel L2: 16x16 {errors[16]:.4f}  32x32 {errors[32]:.4f}  ({info['train_s']:.0f} s)", flush=True)
+
+    times = latency(models, {res: x for res, (x, _) in tests.items()}, args)
+    ref = results["neuralop FNO"]
+    for name, row in results.items():
+        row["latency_ms_16"], row["latency_ms_32"] = times[name][16], times[name][32]
+        for res in (16, 32):
+            row[f"err_vs_fno_{res}"] = row[f"rel_l2_{res}"] / ref[f"rel_l2_{res}"] - 1
+            row[f"speedup_vs_fno_{res}"] = ref[f"latency_ms_{res}"] / row[f"latency_ms_{res}"]
+
+    ours = results["SparseFNO pruned (energy)"]
+    goals = {
+        "error_within_5pct_16": ours["err_vs_fno_16"] <= 0.05,
+        "error_within_5pct_32": ours["err_vs_fno_32"] <= 0.05,
+        "spectral_params_le_25pct": ours["spectral_frac_of_fno"] <= 0.25,
+        "faster_cpu_16": ours["speedup_vs_fno_16"] > 1,
+        "faster_cpu_32": ours["speedup_vs_fno_32"] > 1,
+    }
+    meta = {
+        "command": "python benchmarks/darcy.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "data": "neuraloperator small Darcy: train 1000 @16x16, test 50 @16x16 and 50 @32x32 (zero-shot)",
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "prune_epoch": args.prune_epoch,
+        "amount": args.amount,
+        "channel_mlp": args.channel_mlp,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu": device_name(torch.device("cpu")),
+        "machine": platform.machine(),
+        "latency": f"batch 50, inference_mode, median of {args.repeats} interleaved repeats after 3 warm-up calls",
+        "goals": goals,
+    }
+    suffix = "_quick" if args.quick else ""
+    args.results.mkdir(parents=True, exist_ok=True)
+    fields = [
+        "model",
+        "params",
+        "spectral_params",
+        "spectral_frac_of_fno",
+        "modes_per_layer",
+        "rel_l2_16",
+        "rel_l2_32",
+        "err_vs_fno_16",
+        "err_vs_fno_32",
+        "latency_ms_16",
+        "latency_ms_32",
+        "speedup_vs_fno_16",
+        "speedup_vs_fno_32",
+        "train_s",
+    ]
+    with open(args.results / f"darcy{suffix}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for row in results.values():
+            writer.writerow({k: (" ".join(map(str, v)) if isinstance(v, list) else v) for k, v in row.items()})
+    with open(args.results / f"darcy{suffix}.json", "w") as f:
+        json.dump({"meta": meta, "results": list(results.values())}, f, indent=2)
+    args.img.mkdir(parents=True, exist_ok=True)
+    plot(preds, {res: y for res, (_, y) in tests.items()}, args.img / f"darcy_predictions{suffix}.png")
+
+    print(
+        f"\n{'model':28s} {'params':>9s} {'spec.':>9s} {'%FNO':>6s} {'L2@16':>7s} {'L2@32':>7s} "
+        f"{'ms@16':>7s} {'ms@32':>7s}"
+    )
+    for row in results.values():
+        print(
+            f"{row['model']:28s} {row['params']:9,d} {row['spectral_params']:9,d} "
+            f"{100 * row['spectral_frac_of_fno']:5.1f}% {row['rel_l2_16']:7.4f} {row['rel_l2_32']:7.4f} "
+            f"{row['latency_ms_16']:7.2f} {row['latency_ms_32']:7.2f}"
+        )
+    print("goals:", goals)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
