@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -71,7 +72,7 @@ BREGMAN: dict[str, dict[str, Any]] = {
     "adabreg": {"start": "scratch", "lr": 1e-3, "lam": 0.1, "interval": 10},
     "linbreg": {"start": "dense", "lr": 0.05, "momentum": 0.9, "lam": 0.1, "interval": 10},
 }
-PHASES = ("dense", "prune", "bregman", "latency", "report")
+PHASES = ("dense", "prune", "bregman", "small", "latency", "report")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,7 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", default=["linbreg", "adabreg"], help="Bregman optimizers to run")
     p.add_argument("--amounts", type=float, nargs="+", default=list(AMOUNTS))
     p.add_argument("--fine-tune-epochs", type=int, default=2)
+    p.add_argument("--fine-tune-lr", type=float, default=1e-3, help="peak one-cycle lr of each fine-tuning")
+    p.add_argument("--tag", default="", help="suffix of the method name (to keep runs with other settings apart)")
+    p.add_argument(
+        "--criterion", choices=("magnitude", "energy", "taylor"), default="magnitude", help="pruning criterion"
+    )
     p.add_argument("--stage-epochs", type=int, default=2, help="Bregman epochs per target sparsity")
+    p.add_argument("--small-radii", type=float, nargs="+", default=[2.5, 1.5], help="radii of the small-dense baseline")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="a few hundred images, one epoch: a smoke run")
@@ -133,23 +140,43 @@ def phase_dense(args: argparse.Namespace, train: tuple, test: tuple) -> list[dic
     return [_record(model, test, "dense", 0.0, {"epochs": epochs, "train_seconds": round(h["train_seconds"], 1)})]
 
 
+def phase_small(args: argparse.Namespace, train: tuple, test: tuple) -> list[dict[str, Any]]:
+    """Baseline: the same architecture with a small radial mode set, trained densely from scratch (Adam)."""
+    rows = []
+    full = len(SpectralClassifier(1, 10, **MODEL).spectral[0].modes)
+    for radius in args.small_radii:
+        torch.manual_seed(args.seed)
+        model = SpectralClassifier(1, 10, **{**MODEL, "modes": radius})
+        epochs = 1 if args.quick else DENSE["epochs"]
+        h = train_classifier(
+            model, *train, epochs=epochs, batch_size=DENSE["batch_size"], lr=DENSE["lr"], seed=args.seed, progress=False
+        )
+        target = round(1 - len(model.spectral[0].modes) / full, 4)
+        save_checkpoint(_ckpt(args, "small", target), model, method="small", radius=radius)
+        extra = {"epochs": epochs, "train_seconds": round(h["train_seconds"], 1), "radius": radius}
+        rows.append(_record(model, test, "small", target, extra))
+        print(rows[-1], flush=True)
+    return rows
+
+
 def phase_prune(args: argparse.Namespace, train: tuple, test: tuple) -> list[dict[str, Any]]:
     model = load_checkpoint(_ckpt(args, "dense", 0.0))[0]
     rows, removed, seconds = [], 0.0, 0.0
     epochs = 1 if args.quick else args.fine_tune_epochs
+    name = args.criterion + args.tag
     for step, target in enumerate(sorted(args.amounts)):
         # the fraction of the modes still kept that takes the model from `removed` to `target` of the original
-        prune_modes(model, 1 - (1 - target) / (1 - removed), criterion="magnitude", scope="global")
+        batches = [(train[0][i : i + 64], train[1][i : i + 64]) for i in range(0, 256, 64)]  # energy/taylor scores
+        amount = 1 - (1 - target) / (1 - removed)
+        prune_modes(model, amount, criterion=args.criterion, scope="global", data=batches, loss_fn=F.cross_entropy)
         removed = target
         h = train_classifier(
-            model, *train, epochs=epochs, lr=1e-3, batch_size=64, seed=args.seed + step + 1, progress=False
+            model, *train, epochs=epochs, lr=args.fine_tune_lr, batch_size=64, seed=args.seed + step + 1, progress=False
         )
         seconds += h["train_seconds"]
-        save_checkpoint(_ckpt(args, "magnitude", target), model, method="magnitude", target=target)
+        save_checkpoint(_ckpt(args, name, target), model, method=name, target=target)
         rows.append(
-            _record(
-                model, test, "magnitude", target, {"epochs": epochs * (step + 1), "train_seconds": round(seconds, 1)}
-            )
+            _record(model, test, name, target, {"epochs": epochs * (step + 1), "train_seconds": round(seconds, 1)})
         )
         print(rows[-1], flush=True)
     return rows
@@ -323,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
     }
     t0 = time.perf_counter()
-    if any(p in phases for p in ("dense", "prune", "bregman")):
+    if any(p in phases for p in ("dense", "prune", "bregman", "small")):
         train, test = _data(args)
     for phase in phases:
         print(f"== {phase}", flush=True)
@@ -333,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
             _merge(args.out, phase_prune(args, train, test))
         elif phase == "bregman":
             _merge(args.out, phase_bregman(args, train, test))
+        elif phase == "small":
+            _merge(args.out, phase_small(args, train, test))
         elif phase == "latency":
             lat = phase_latency(args)
             rows = _read_rows(args.out)
