@@ -13,7 +13,7 @@ Models (all trained here at 28x28 unless stated):
 
 * ``dense``: ``SpectralClassifier(1, 10, width, modes=radius, depth)``;
 * ``pruned90``: ``dense`` with 90% of its modes removed (``spectral_sparse.prune.prune_modes``,
-  magnitude, global), fine-tuned ``--prune-epochs`` epochs;
+  ``--prune-criterion`` magnitude or energy, global), fine-tuned ``--prune-epochs`` epochs;
 * ``cnn``: ``CNNClassifier(1, 10, widths=(32, 64, 96))``, fed every grid directly;
 * ``cnn-resize``: the same CNN behind a differentiable Fourier resize to 28x28 (the resize-first baseline);
 * ``dense-adv``: ``dense`` fine-tuned with multi-resolution PGD adversarial training
@@ -65,11 +65,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 IMG = ROOT / "docs" / "img"
 
 
-def prune90(model: torch.nn.Module) -> dict[str, Any]:
-    """Remove 90% of the modes in place (magnitude, global) with ``spectral_sparse.prune.prune_modes``."""
+def prune90(model: torch.nn.Module, criterion: str = "magnitude", data: Any = None) -> dict[str, Any]:
+    """Remove 90% of the modes in place (global scope) with ``spectral_sparse.prune.prune_modes``."""
     from spectral_sparse.prune import prune_modes
 
-    info = prune_modes(model, 0.9, criterion="magnitude", scope="global")
+    info = prune_modes(model, 0.9, criterion=criterion, scope="global", data=data)
     return {k: info[k] for k in ("modes_before", "modes_after", "removed")}
 
 
@@ -112,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--adv-lr", type=float, default=3e-3)
     p.add_argument("--prune-epochs", type=int, default=2, help="fine-tuning epochs after pruning")
     p.add_argument("--prune-lr", type=float, default=3e-3)
+    p.add_argument(
+        "--prune-criterion",
+        choices=("magnitude", "energy"),
+        default="magnitude",
+        help="mode criterion of the 90%% pruning (energy: the data-aware one, see docs/sparsity.md)",
+    )
     p.add_argument("--prune-adv-epochs", type=int, default=None, help="adversarial epochs after pruning")
     p.add_argument("--tag", default="", help="appended to the model names in the results")
     p.add_argument("--adv-steps", type=int, default=5)
@@ -176,9 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return {"adv_seconds": h["train_seconds"], "adv_loss": h["loss"], "adv_accuracy": h["adv_accuracy"]}
 
+    score_batches = [(x[i : i + 64], y[i : i + 64]) for i in range(0, 256, 64)]  # for the energy criterion
+
     def build_pruned() -> tuple[torch.nn.Module, dict[str, Any]]:
         m = copy.deepcopy(models["dense"][0])
-        info = prune90(m)
+        info = prune90(m, args.prune_criterion, score_batches)
         h = train_classifier(m, x, y, epochs=args.prune_epochs, lr=args.prune_lr, seed=args.seed + 1, progress=False)
         return m, {**info, "finetune_seconds": h["train_seconds"], "parameters": count_parameters(m)}
 
@@ -188,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def build_pruned_adv() -> tuple[torch.nn.Module, dict[str, Any]]:
         m = copy.deepcopy(models["dense-adv"][0])
-        info = prune90(m)
+        info = prune90(m, args.prune_criterion, score_batches)
         epochs = args.prune_adv_epochs or args.prune_epochs
         return m, {**info, **adv(m, epochs, args.seed + 3, args.prune_lr), "parameters": count_parameters(m)}
 
@@ -207,7 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     needed |= {"dense-adv"} if "pruned90-adv" in args.models else set()
     for name in order:
         if name in needed:
-            models[name] = cached(args.cache, name, builders[name])
+            key = (
+                name
+                if "pruned" not in name or args.prune_criterion == "magnitude"
+                else f"{name}-{args.prune_criterion}"
+            )
+            models[name] = cached(args.cache, key, builders[name])
             models[name][0].eval()
 
     matrix_rows, corruption_rows, summary = [], [], {}
@@ -277,6 +290,8 @@ MODEL_ORDER = (
     "dense-adv",
     "pruned90-adv",
     "pruned90-adv-long",
+    "pruned90-energy",
+    "pruned90-adv-energy",
 )
 
 
