@@ -21,6 +21,7 @@ from .backends import get_backend
 from .functional import prepare_call, select_backend
 from .layers import SparseSpectralConv
 from .models.convert import ChannelwiseFilter
+from .models.pointwise import PointwiseConv
 
 __all__ = ["backend_for", "choose_backends", "plan_backends", "predict"]
 
@@ -284,6 +285,8 @@ def _expected_input(model: nn.Module) -> tuple[int, int, str] | None:
             return module.in_channels, module.modes.ndim, prefix or type(module).__name__
         if isinstance(module, nn.modules.conv._ConvNd):
             return module.in_channels, len(module.kernel_size), prefix or type(module).__name__
+        if isinstance(module, PointwiseConv):
+            return module.in_channels, module.ndim, prefix or type(module).__name__
         if isinstance(module, ChannelwiseFilter) or (not children and next(module.parameters(), None) is None):
             return False  # keeps the channels: look further
         if not children:
