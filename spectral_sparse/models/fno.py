@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from ..layers import SparseSpectralConv
 from ..modes import ModeSet, _as_shape
 from ..resample import resample
+from .pointwise import PointwiseConv
 
 __all__ = ["FNOConfig", "SparseFNO", "positional_embedding"]
 
@@ -114,8 +115,9 @@ def positional_embedding(
     return torch.stack(channels).to(dtype)
 
 
-def _pointwise(ndim: int, in_channels: int, out_channels: int) -> nn.Module:
-    return {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[ndim](in_channels, out_channels, kernel_size=1)
+def _pointwise(ndim: int, in_channels: int, out_channels: int) -> PointwiseConv:
+    # nn.ConvNd(kernel_size=1)'s parameters, keys and initialisation, evaluated as one batched matmul
+    return PointwiseConv(ndim, in_channels, out_channels)
 
 
 def _mlp(ndim: int, in_channels: int, out_channels: int, hidden: int, activation: type[nn.Module]) -> nn.Module:
@@ -150,7 +152,9 @@ class SparseFNO(nn.Module):
 
     ``x -> [x, embedding] -> lift (pointwise MLP) -> n_layers x block -> projection (pointwise MLP)``,
     each block ``h -> act(SparseSpectralConv(h) + W h)`` with a pointwise (1x1) skip
-    ``W`` and no activation after the last block (neuraloperator's FNO order);
+    ``W`` and no activation after the last block (neuraloperator's FNO order); every 1x1
+    map is a :class:`~spectral_sparse.models.pointwise.PointwiseConv` (``nn.ConvNd``'s
+    parameters and state-dict keys, evaluated as one batched matrix product);
     ``FNOConfig(channel_mlp=0.5)`` adds neuraloperator's channel MLP to every block.
     Every map is defined on the continuous periodic domain, so the same weights run
     on any grid that resolves the modes; with ``output_shape`` the last spectral
@@ -319,14 +323,17 @@ class SparseFNO(nn.Module):
         gate_view = (1, self.width) + (1,) * self.ndim
         for i, (spectral, skip) in enumerate(zip(self.spectral, self.skips)):
             out = output_shape if i == last else None
-            s = skip(h)
             h_in = h
-            h = spectral(h, output_shape=out) + (s if out is None else resample(s, out))
+            if out is None:  # skip(h) + spectral(h), the sum accumulated inside the skip's matmul
+                h = skip(h, add=spectral(h))
+            else:  # the skip runs on the input grid, its output is resampled to the output grid
+                h = spectral(h, output_shape=out) + resample(skip(h), out)
             if i < last:
                 h = self.act(h)
             if self.channel_mlps is not None:
                 gated = h_in * self.gates[i].reshape(gate_view)
-                h = self.channel_mlps[i](h) + (gated if out is None else resample(gated, out))
+                mlp = self.channel_mlps[i]  # Sequential(PointwiseConv, act, PointwiseConv)
+                h = mlp[2](mlp[1](mlp[0](h)), add=gated if out is None else resample(gated, out))
                 if i < last:
                     h = self.act(h)
         return self.projection(h)
