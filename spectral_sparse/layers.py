@@ -185,7 +185,7 @@ class SparseSpectralConv(nn.Module):
         >>> len(layer.compact().modes)
         5
         """
-        keep = (self.weight != 0).reshape(len(self._modes), -1).any(dim=1)
+        keep = (self.weight != 0).flatten(1).any(dim=1)
         if not bool(keep.all()):
             self._replace(self._modes[keep.cpu()], self.weight[keep])
         return self

@@ -316,3 +316,20 @@ def test_bad_arguments_raise_clear_errors() -> None:
     with pytest.raises(ValueError, match="has 1 axes but the layer's modes are 2-D"):
         sparsity_report(model, (8,))
     assert sum(len(layer.modes) for layer in model.spectral) == 15  # nothing was pruned by a failed call
+
+
+def test_all_zero_layer_compacts_to_no_modes_and_prunes_cleanly() -> None:
+    dead = SparseSpectralConv(2, 3, (4, 4))
+    with torch.no_grad():
+        dead.weight.zero_()
+    assert len(dead.compact().modes) == 0
+    assert dead(torch.randn(1, 2, 8, 8)).shape == (1, 3, 8, 8)  # bias only
+
+    model = torch.nn.Sequential(SparseSpectralConv(2, 2, (4, 4)), SparseSpectralConv(2, 2, (4, 4)))
+    n = len(model[0].modes)
+    with torch.no_grad():
+        model[0].weight[: n // 2] = 0  # half of the first layer already dead (as after sparse training)
+    info = prune_modes(model, 0.5, scope="layer")
+    # the dead modes are dropped first and do not count as kept: half of the live ones go
+    assert len(model[0].modes) == (n - n // 2) - round(0.5 * (n - n // 2) + 1e-9)
+    assert info["layers"][1]["modes_after"] == n - round(0.5 * n + 1e-9)

@@ -20,6 +20,8 @@ matrix ``W_k``), never single weights. Conventions:
   layers: weight initialisation, input energy, depth).
 * Ties are broken towards removing the higher frequency (larger ``|k|^2``)
   first, then the later mode (and, globally, the later layer).
+* With ``compact=True`` modes whose weights are already all zero (e.g. after
+  sparse training) are dropped first and do not count as kept.
 * Pruning zeroes the removed modes' weights and then (``compact=True``)
   calls :meth:`~spectral_sparse.SparseSpectralConv.compact`, which drops every
   all-zero mode, so the outputs are unchanged and pruned modes cost nothing.
@@ -126,7 +128,7 @@ def _apply(
             layer.weight[torch.tensor(positions, dtype=torch.long, device=layer.weight.device)] = 0
         if compact:
             layer.compact()
-        after = int((layer.weight != 0).reshape(len(layer.modes), -1).any(dim=1).sum())
+        after = int((layer.weight != 0).flatten(1).any(dim=1).sum())
         rows.append({"name": name, "modes_before": before, "removed": len(positions), "modes_after": after})
     return rows
 
@@ -146,6 +148,9 @@ def _prune(
         raise ValueError(f"unknown scope {scope!r}; valid scopes: {', '.join(SCOPES)}")
     name, fn = _resolve_criterion(criterion)
     layers = [layer for _, layer in named]
+    if compact:  # modes already all-zero (e.g. after sparse training) are not kept: drop them before counting
+        for layer in layers:
+            layer.compact()
     scores = fn(model, layers, data, loss_fn)
     if len(scores) != len(layers) or any(s.shape != (len(layer.modes),) for s, layer in zip(scores, layers)):
         raise ValueError(f"criterion {name!r} must return one score tensor (K,) per layer")

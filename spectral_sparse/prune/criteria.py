@@ -77,7 +77,7 @@ def magnitude(
     """
     scores = []
     for layer in layers:
-        w = layer.weight.detach().reshape(len(layer.modes), -1)
+        w = layer.weight.detach().flatten(1)
         scores.append(_power(w, layer).sum(dim=1).to(torch.float64).cpu() * multiplicity(layer))
     return scores
 
@@ -217,7 +217,7 @@ def taylor(
                 if g is None:
                     raise ValueError(f"the loss does not depend on spectral layer {i} (was it called in forward?)")
                 w = layer.weight.detach()
-                inner = (g.conj() * w).real.reshape(len(layer.modes), -1).sum(dim=1)
+                inner = (g.conj() * w).real.flatten(1).sum(dim=1)
                 totals[i] += inner.abs().to(torch.float64).cpu()
             n_batches += 1
     finally:
