@@ -4,6 +4,9 @@
   cross-entropy; each batch is resized (by default with the exact Fourier
   method) to a resolution drawn for that batch, so one call trains at a single
   grid or on mixed-resolution batches.
+  Under a :mod:`torch.distributed` process group (e.g. launched with
+  ``torchrun``, see :mod:`spectral_sparse.distributed`) it trains data-parallel
+  with :class:`~torch.nn.parallel.DistributedDataParallel`.
 * :func:`evaluate_resolutions`: accuracy of a model on a test set put on many
   grids, either seen directly (``mode="raw"``) or first resized back to the
   training grid (``mode="resize-first"``, the usual way to feed a fixed-grid
@@ -22,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import distributed as dist
 from .data.transforms import resize
 from .inference import predict
 from .models.classifier import count_parameters
@@ -150,13 +154,34 @@ def train_classifier(
         Called as ``callback(step)`` after every optimizer step (``step`` counts
         from 1), e.g. a :class:`~spectral_sparse.optim.SparsityController`.
 
+    Notes
+    -----
+    **Data-parallel training.** When a :mod:`torch.distributed` process group
+    with ``W > 1`` ranks is initialised (:func:`spectral_sparse.distributed.init_from_env`),
+    the model is wrapped in :class:`~torch.nn.parallel.DistributedDataParallel`
+    (which broadcasts rank 0's weights first and averages gradients, complex
+    ones included, after every backward). Every rank draws the same seeded
+    permutation, pads it to a multiple of ``W`` by repeating its start (as
+    :class:`~torch.utils.data.DistributedSampler` does) and takes every ``W``-th
+    index from its rank on; ``batch_size`` is per rank, so a step sees
+    ``W * batch_size`` images: the same images, in the same order, as a single
+    process with batch ``W * batch_size``. The per-batch resolution draws are the
+    same on all ranks, so all ranks run the same grid in a step. The optimizer
+    (built from the unwrapped model) and ``callback`` see identical weights on
+    every rank, because the averaged gradients and the updates are identical.
+    ``loss`` and ``train_accuracy`` are summed over the ranks (over the padded
+    permutation); ``val_accuracy`` is computed on every rank (identical
+    weights, identical result); only rank 0 shows progress bars. Without a
+    process group (or with ``W == 1``) nothing changes.
+
     Returns
     -------
     dict
         ``epoch``, ``loss``, ``train_accuracy``, ``seconds`` (cumulative) and, with
         a validation set, ``val_accuracy``: one entry per epoch; ``batches_per_resolution``
         (how many batches each grid got), ``parameters``, ``train_seconds``,
-        ``resolutions``, ``method``, ``epochs``, ``batch_size``, ``lr``, ``seed``.
+        ``resolutions``, ``method``, ``epochs``, ``batch_size``, ``lr``, ``seed``,
+        ``optimizer``, ``schedule``, ``world_size`` (ranks; ``batch_size`` is per rank).
 
     Raises
     ------
@@ -201,8 +226,15 @@ def train_classifier(
     dev = next((p.device for p in model.parameters()), torch.device("cpu"))
     images, labels = images.to(dev), labels.to(dev)
     gen = torch.Generator().manual_seed(seed)
+    world, rank = dist.world(), dist.rank()
+    net: nn.Module = model
+    if world > 1:  # before the optimizer: DDP broadcasts rank 0's weights, which optimizer state may copy
+        ids = [dev] if dev.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        progress = progress and rank == 0
     opt = _make_optimizer(optimizer, model, lr, weight_decay)
-    steps = math.ceil(len(images) / batch_size)
+    per_rank = math.ceil(len(images) / world)  # shard length (the permutation padded to world * per_rank)
+    steps = math.ceil(per_rank / batch_size)
     sched = _make_schedule(schedule, opt, lr, epochs * steps)
     native = tuple(images.shape[-2:])
     names = [resolution_name(g) for g in grids]
@@ -214,9 +246,11 @@ def train_classifier(
     start = time.perf_counter()
     with _flush_denormal(flush_denormal):
         for epoch in range(epochs):
-            model.train()
+            net.train()
             perm = torch.randperm(len(images), generator=gen).to(dev)
             picks = torch.randint(len(grids), (steps,), generator=gen).tolist()
+            if world > 1:
+                perm = perm.repeat(math.ceil(world * per_rank / len(perm)))[: world * per_rank][rank::world]
             loss_sum = correct = 0.0
             bar = _progress(range(steps), progress, desc=f"train {epoch + 1}/{epochs}")
             for step in bar:
@@ -225,7 +259,7 @@ def train_classifier(
                 if grid != native:
                     x = resize(x, grid, method=method)
                 counts[str(names[picks[step]])] += 1
-                logits = model(x)
+                logits = net(x)
                 loss = F.cross_entropy(logits, labels[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -235,10 +269,13 @@ def train_classifier(
                     callback(epoch * steps + step + 1)
                 loss_sum += loss.item() * len(idx)
                 correct += float((logits.argmax(1) == labels[idx]).sum())
-                bar.set_postfix(loss=f"{loss_sum / min(len(images), (step + 1) * batch_size):.3f}")
+                bar.set_postfix(loss=f"{loss_sum / min(len(perm), (step + 1) * batch_size):.3f}")
+            seen = len(images)
+            if world > 1:
+                loss_sum, correct, seen = dist.sum_all([loss_sum, correct, float(len(perm))])
             history["epoch"].append(epoch + 1)
-            history["loss"].append(loss_sum / len(images))
-            history["train_accuracy"].append(correct / len(images))
+            history["loss"].append(loss_sum / seen)
+            history["train_accuracy"].append(correct / seen)
             if val_images is not None:
                 history["val_accuracy"].append(_accuracy(model, val_images, val_labels, dev))
             history["seconds"].append(time.perf_counter() - start)
@@ -255,6 +292,7 @@ def train_classifier(
         seed=seed,
         optimizer=type(opt).__name__,
         schedule=schedule,
+        world_size=world,
     )
     return history
 

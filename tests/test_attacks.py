@@ -240,7 +240,9 @@ def test_robustness_matrix_rows_and_diagonal(trained) -> None:
 
 # ----------------------------------------------------------------------------- torchattacks
 def test_pgd_agrees_with_torchattacks(trained) -> None:
-    torchattacks = pytest.importorskip("torchattacks")
+    torchattacks = pytest.importorskip(
+        "torchattacks", reason='torchattacks is not installed: pip install --no-deps "torchattacks==3.5.1" (see README)'
+    )
     model, x, y = trained
     ours = PGD(model, eps=0.1, alpha=0.02, steps=10, random_start=False)
     theirs = torchattacks.PGD(model, eps=0.1, alpha=0.02, steps=10, random_start=False)
@@ -256,7 +258,9 @@ def test_pgd_agrees_with_torchattacks(trained) -> None:
 
 
 def test_torchattacks_attacks_pass_into_our_evaluators(trained) -> None:
-    torchattacks = pytest.importorskip("torchattacks")
+    torchattacks = pytest.importorskip(
+        "torchattacks", reason='torchattacks is not installed: pip install --no-deps "torchattacks==3.5.1" (see README)'
+    )
     model, x, y = trained
     atk = torchattacks.PGD(model, eps=0.1, alpha=0.02, steps=3, random_start=False)
     out = robustness_matrix(model, x[:32], y[:32], atk, [16], [16, 20])

@@ -4,6 +4,20 @@ MNIST uses the project's fixed split (first 8,000 images of the official test
 set for training, the last 2,000 for testing; see
 :data:`spectral_sparse.data.SPLIT_NOTE`). The shapes set is generated on the
 fly at the training grid. ``--resolutions`` trains on mixed-resolution batches.
+
+Multi-process (data-parallel) training: launch with torchrun, e.g.
+``torchrun --nproc_per_node 2 -m spectral_sparse.cli train --data shapes ...``;
+``run`` starts the process group from torchrun's environment
+(:func:`spectral_sparse.distributed.init_from_env`; gloo on CPU, nccl on CUDA with
+``cuda:LOCAL_RANK`` per process), ``--batch-size`` is per process, and only rank 0
+prints and writes files. ``--resume CHECKPOINT`` continues from a checkpoint
+written by this command (its architecture and weights; the model options are
+then ignored); every rank loads it, and since a checkpoint's (pruned, compacted)
+mode sets are stored with it, every rank rebuilds the same modes. The optimizer
+state is saved as ``optimizer.pt`` beside the checkpoint and restored on resume
+when the optimizer kind and parameter shapes match (sparse runs compact their
+mode sets before saving, which changes the shapes, so their optimizer restarts);
+the learning-rate schedule always restarts.
 """
 
 from __future__ import annotations
@@ -15,7 +29,8 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import save_checkpoint
+from .. import distributed as dist
+from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.mnist import SPLIT_NOTE, default_data_root, mnist_split
 from ..data.shapes import CLASSES, make_shapes
 from ..models import CNNClassifier, SpectralClassifier
@@ -77,6 +92,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="directory with the MNIST files (default: spectral_sparse.data.default_data_root())",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue training the model in this checkpoint (from 'spectral-sparse train') for --epochs; "
+        "restores optimizer.pt beside it when it fits",
     )
     sparse = parser.add_argument_group("sparse training (spectral model; spectral_sparse.optim)")
     sparse.add_argument(
@@ -228,8 +251,65 @@ def build_model(args: argparse.Namespace, num_classes: int) -> torch.nn.Module:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train, check on the test split at the training grid, write checkpoint.pt and history.json."""
+    """Train, check on the test split at the training grid, write checkpoint.pt and history.json.
+
+    Under torchrun, starts (and at the end destroys) the process group; only rank 0 prints and writes.
+    """
+    started = dist.init_from_env(device=args.device)
+    try:
+        return _run(args)
+    finally:
+        if started:
+            dist.cleanup()
+
+
+def _resume(args: argparse.Namespace, num_classes: int) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model in ``--resume`` (``--model`` set to its kind) and facts to record; CLIError when it does not fit."""
+    try:
+        model, meta = load_checkpoint(args.resume)
+    except (FileNotFoundError, ValueError) as err:
+        raise CLIError(f"--resume: {err}") from None
+    kinds = {"SpectralClassifier": "spectral", "CNNClassifier": "cnn"}
+    if type(model).__name__ not in kinds:
+        raise CLIError(f"--resume: {str(args.resume)!r} holds a {type(model).__name__}, not a classifier")
+    classes = model.config.get("num_classes")
+    if classes is not None and classes != num_classes:
+        raise CLIError(f"--resume: the checkpoint's model has {classes} classes, --data {args.data} has {num_classes}")
+    args.model = kinds[type(model).__name__]
+    return model, {"resumed_from": str(args.resume), "resumed_epochs": meta.get("total_epochs", meta.get("epochs"))}
+
+
+def _optimizer_state(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The optimizer state saved beside ``--resume`` (``optimizer.pt``), if any."""
+    path = args.resume.parent / "optimizer.pt" if args.resume is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a foreign or corrupt file: train on with a fresh optimizer, but say so
+        if dist.is_main():
+            print(f"Note: ignoring {path} ({type(err).__name__}); the optimizer starts fresh.")
+        return None
+
+
+def _restore(opt: torch.optim.Optimizer, saved: dict[str, Any] | None, name: str) -> bool:
+    """Load ``saved`` into ``opt`` when it was written for the same optimizer and parameter shapes."""
+    if not saved or saved.get("optimizer") != name:
+        return False
+    shapes = [list(p.shape) for group in opt.param_groups for p in group["params"]]
+    if saved.get("shapes") != shapes:
+        return False
+    try:  # state and hyper-parameters (e.g. a steered lam); the schedule then sets lr from --lr
+        opt.load_state_dict(saved["state_dict"])
+    except (KeyError, TypeError, ValueError):  # other param groups: keep the fresh optimizer
+        return False
+    return True
+
+
+def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    args.device = dist.local_device(args.device)
+    main = dist.is_main()
     env = prepare_run(args)
     res = args.resolution
     (x_train, y_train), (x_test, y_test), facts = load_data(args.data, args, res)
@@ -244,9 +324,25 @@ def run(args: argparse.Namespace) -> int:
             x_train, x_test = resize(x_train, res), resize(x_test, res)
     resolutions = list(dict.fromkeys(args.resolutions or [res]))
     torch.manual_seed(args.seed)
-    model = build_model(args, facts["num_classes"]).to(args.device)
-    progress = not args.no_progress
+    resume_facts: dict[str, Any] = {}
+    if args.resume is not None:
+        model, resume_facts = _resume(args, facts["num_classes"])
+        model = model.to(args.device)
+    else:
+        model = build_model(args, facts["num_classes"]).to(args.device)
+    progress = not args.no_progress and main
     factory, callback, sparse_facts = sparse_setup(args, model)
+    saved = _optimizer_state(args)
+    made: list[torch.optim.Optimizer] = []
+    restored: list[bool] = []
+
+    def make_optimizer(m: torch.nn.Module) -> torch.optim.Optimizer:
+        # the default of train_classifier (Adam, weight decay 0) when no sparse optimizer is asked for
+        opt = factory(m) if factory is not None else torch.optim.Adam(m.parameters(), lr=args.lr, weight_decay=0.0)
+        restored.append(_restore(opt, saved, args.optimizer))
+        made.append(opt)
+        return opt
+
     schedule = args.schedule or ("constant" if args.optimizer in ("linbreg", "proxsgd") else "onecycle")
     try:
         history = train_classifier(
@@ -261,7 +357,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
             progress=progress,
-            optimizer=factory,
+            optimizer=make_optimizer,
             schedule=schedule,
             callback=callback,
         )
@@ -276,7 +372,13 @@ def run(args: argparse.Namespace) -> int:
         sparse_facts["mode_sparsity"] = mode_sparsity(model)
         for layer in model.spectral:
             layer.compact()  # the checkpoint keeps only the modes that survived
+    identical = dist.same_on_all_ranks(model)  # parameters and (compacted) mode sets, bit for bit
+    if not identical:
+        raise CLIError(f"rank {dist.rank()}: the model differs between the {dist.world()} processes after training")
+    if not main:
+        return 0
     test_acc = evaluate_resolutions(model, x_test, y_test, [res])[0]["accuracy"]
+    total_epochs = args.epochs + (resume_facts.get("resumed_epochs") or 0)
     metadata = {
         **{k: v for k, v in facts.items() if k != "native"},
         "model_kind": args.model,
@@ -286,6 +388,11 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "n_train": len(x_train),
         "epochs": args.epochs,
+        "total_epochs": total_epochs,
+        **resume_facts,
+        "optimizer_state_restored": bool(restored and restored[0]),
+        "world_size": dist.world(),
+        "batch_size_per_process": args.batch_size,
         "test_accuracy": test_acc,
         "torch_version": env["torch_version"],
         "sparse_training": sparse_facts,
@@ -294,6 +401,9 @@ def run(args: argparse.Namespace) -> int:
         metadata["n_test"] = len(x_test)
     out = args.out
     save_checkpoint(out / "checkpoint.pt", model.cpu(), **metadata)
+    opt = made[0]
+    shapes = [list(p.shape) for group in opt.param_groups for p in group["params"]]
+    torch.save({"optimizer": args.optimizer, "shapes": shapes, "state_dict": opt.state_dict()}, out / "optimizer.pt")
     write_json(out / "history.json", {**env, **metadata, "history": history, "wall_seconds": time.perf_counter() - t0})
     mixed = f" (mixed: {', '.join(map(str, resolutions))})" if len(resolutions) > 1 else ""
     if "mode_sparsity" in sparse_facts:
@@ -308,5 +418,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.data == "mnist":
         print(SPLIT_NOTE)
-    print(f"Wrote checkpoint.pt and history.json to {out}/")
+    if dist.world() > 1:
+        print(f"Data-parallel over {dist.world()} processes; parameters identical on all ranks.")
+    if args.resume is not None:
+        state = "restored" if metadata["optimizer_state_restored"] else "not restored (kind or shapes differ)"
+        print(f"Resumed from {args.resume} (optimizer state {state}).")
+    print(f"Wrote checkpoint.pt, optimizer.pt and history.json to {out}/")
     return 0
