@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.mnist import SPLIT_NOTE
-from ._common import CLIError, positive_int, prepare_run, write_csv, write_json
+from ._common import CLIError, non_negative_float, positive_int, prepare_run, write_csv, write_json
 
 HELP = "attack a saved classifier (FGSM, PGD, FourierPGD) at several resolutions; JSON, CSV and example PNG"
 DESCRIPTION = (
@@ -24,17 +24,6 @@ DESCRIPTION = (
     "results.csv and examples.png to --out. MNIST: " + SPLIT_NOTE + "."
 )
 ATTACKS = ("pgd", "fgsm", "fourier-pgd")
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
 
 
 def add_attack_arguments(parser: argparse.ArgumentParser) -> None:

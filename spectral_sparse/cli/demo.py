@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ..data.shapes import CLASSES, render_coefficients, shape_coefficients
 from ..models import CNNClassifier, SpectralClassifier
 from ..training import train_classifier
-from ._common import positive_int, prepare_run, write_csv, write_json
+from ._common import positive_float, positive_int, prepare_run, write_csv, write_json
 from ._report import format_table, plot_results, summary_sentence
 
 HELP = "train a spectral and a CNN classifier at one resolution, test both at many (offline, ~1 min on CPU)"
@@ -81,16 +81,6 @@ def parse_resolutions(text: str) -> tuple[tuple[int, int], ...]:
     if not items:
         raise argparse.ArgumentTypeError("expected at least one resolution, e.g. 16,28,56,28x40")
     return tuple(dict.fromkeys(parse_resolution(t) for t in items))
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ import torch
 from ..data.mnist import SPLIT_NOTE
 from ..prune.criteria import CRITERIA
 from ..prune.schedules import SCHEDULES
-from ._common import CLIError, non_negative_int, positive_int, prepare_run, write_csv, write_json
+from ._common import CLIError, non_negative_int, positive_float, positive_int, prepare_run, write_csv, write_json
 
 HELP = "prune the Fourier modes of a trained spectral classifier; accuracy, modes, parameters and FLOPs before/after"
 DESCRIPTION = (
@@ -44,16 +44,6 @@ def amount_type(text: str) -> float:
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``prune``."""
     parser.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="checkpoint.pt of a spectral classifier")
@@ -69,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fine-tune-epochs", type=non_negative_int, default=0, help="fine-tuning epochs after every step [0]"
     )
-    parser.add_argument("--lr", type=_positive_float, default=1e-3, help="peak fine-tuning learning rate [1e-3]")
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="peak fine-tuning learning rate [1e-3]")
     parser.add_argument(
         "--batch-size", type=positive_int, default=64, help="batch size for fine-tuning and scores [64]"
     )

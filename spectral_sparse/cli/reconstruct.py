@@ -21,7 +21,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import CLIError, non_negative_int, parse_device, positive_int, prepare_run, write_csv, write_json
+from ._common import (
+    CLIError,
+    non_negative_int,
+    parse_device,
+    positive_float,
+    positive_int,
+    prepare_run,
+    write_csv,
+    write_json,
+)
 
 HELP = "train / evaluate inverse-problem reconstructors (deblur, mri, tomography, ...) at any resolution"
 DESCRIPTION = (
@@ -43,16 +52,6 @@ def _param(text: str) -> tuple[str, Any]:
         except ValueError:
             pass
     return key.strip(), value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -89,11 +88,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("--epochs", type=positive_int, default=5, help="epochs [5]")
     tr.add_argument("--n-train", type=positive_int, default=128, help="training images [128]")
     tr.add_argument("--batch-size", type=positive_int, default=8, help="batch size [8]")
-    tr.add_argument("--lr", type=_positive_float, default=2e-3, help="Adam learning rate (cosine schedule) [2e-3]")
+    tr.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (cosine schedule) [2e-3]")
     tr.add_argument("--arch", choices=ARCHS, default="spectral", help="backbone [spectral]")
     tr.add_argument("--wrapper", choices=WRAPPERS, default="artifact", help="artifact removal or unrolled PGD")
     tr.add_argument("--width", type=positive_int, default=16, help="spectral/dncnn hidden channels [16]")
-    tr.add_argument("--modes", type=_positive_float, default=20.0, help="spectral: radius of the radial modes [20]")
+    tr.add_argument("--modes", type=positive_float, default=20.0, help="spectral: radius of the radial modes [20]")
     tr.add_argument("--depth", type=positive_int, default=4, help="spectral/dncnn blocks [4]")
     tr.add_argument("--n-iter", type=positive_int, default=4, help="unrolled: iterations [4]")
     tr.add_argument("--patch", type=positive_int, default=256, help="photos: native side of the crops [256]")
@@ -111,8 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--n-test", type=positive_int, default=8, help="test images [8]")
     ev.add_argument("--data", choices=DATA_SOURCES, default=None, help="test ground truth (default: the checkpoint's)")
     ev.add_argument("--baselines", nargs="*", choices=BASELINES, default=["input"], help="classical baselines [input]")
-    ev.add_argument("--tv-lambda", type=_positive_float, default=0.01, help="TV weight at 64x64 [0.01]")
-    ev.add_argument("--wiener-lambda", type=_positive_float, default=0.01, help="Wiener/Tikhonov weight [0.01]")
+    ev.add_argument("--tv-lambda", type=positive_float, default=0.01, help="TV weight at 64x64 [0.01]")
+    ev.add_argument("--wiener-lambda", type=positive_float, default=0.01, help="Wiener/Tikhonov weight [0.01]")
     _common(ev)
 
 

@@ -35,7 +35,7 @@ from ..data.mnist import SPLIT_NOTE, default_data_root, mnist_split
 from ..data.shapes import CLASSES, make_shapes
 from ..models import CNNClassifier, SpectralClassifier
 from ..training import evaluate_resolutions, train_classifier
-from ._common import CLIError, positive_int, prepare_run, write_json
+from ._common import CLIError, fraction, non_negative_float, positive_float, positive_int, prepare_run, write_json
 
 HELP = "train a spectral or CNN classifier (MNIST split or analytic shapes) and save a checkpoint"
 DESCRIPTION = (
@@ -47,17 +47,6 @@ DESCRIPTION = (
 
 #: Test-set seed offset for the shapes data (test shapes use seed + SHAPES_TEST_OFFSET).
 SHAPES_TEST_OFFSET = 1_000_003
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="regularizer of the spectral weights: mode-group L1-L2 (removes whole modes), L1 of the modulus, "
         "channel groups, nuclear norm per mode [mode]",
     )
-    sparse.add_argument("--lam", type=nonnegative_float, default=0.1, help="regularization strength [0.1]")
+    sparse.add_argument("--lam", type=non_negative_float, default=0.1, help="regularization strength [0.1]")
     sparse.add_argument("--delta", type=positive_float, default=1.0, help="Bregman elastic-net delta [1]")
     sparse.add_argument("--momentum", type=fraction, default=0.0, help="linbreg/proxsgd momentum [0]")
     sparse.add_argument(
@@ -137,28 +126,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="learning-rate schedule [onecycle for adam/adabreg, constant for linbreg/proxsgd]",
     )
-
-
-def nonnegative_float(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """argparse type: a number in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
 
 
 def sparse_setup(args: argparse.Namespace, model: torch.nn.Module) -> tuple[Any, Any, dict[str, Any]]:
