@@ -92,15 +92,21 @@ def _worker(rank: int, world: int, ports: list[int], out: str) -> None:
         ["--epochs", "2", "--out", f"{out}/second", "--resume", f"{out}/first/checkpoint.pt", "--lr", "0.01"],
         ["--epochs", "1", "--out", f"{out}/third", "--resume", f"{out}/second/checkpoint.pt"],
     ]
-    for port, argv in zip(ports[1:], runs, strict=True):
+    for port, argv in zip(ports[1:4], runs, strict=True):
         os.environ["MASTER_PORT"] = str(port)
         assert main(["train", *TINY, *argv]) == 0
         assert not dist.is_initialized()
+    # prune with data-parallel fine-tuning: exit 0 means the pruned model was identical on both ranks
+    os.environ["MASTER_PORT"] = str(ports[4])
+    prune = ["prune", f"{out}/third/checkpoint.pt", "--amount", "0.5", "--criterion", "energy"]
+    prune += ["--fine-tune-epochs", "1", "--batch-size", "8", "--n-train", "64", "--n-test", "32"]
+    assert main([*prune, "--out", f"{out}/pruned", "--no-progress", "--threads", "1"]) == 0
+    assert not dist.is_initialized()
 
 
 def test_two_processes(tmp_path: Path) -> None:
     assert dist.world() == 1 and dist.rank() == 0 and dist.is_main() and dist.init_from_env() is False
-    ctx = mp.spawn(_worker, args=(2, _free_ports(4), str(tmp_path)), nprocs=2, join=False)
+    ctx = mp.spawn(_worker, args=(2, _free_ports(5), str(tmp_path)), nprocs=2, join=False)
     deadline = time.monotonic() + 120  # never hang CI: a stuck collective fails the test instead
     while not ctx.join(timeout=1):
         if time.monotonic() > deadline:
@@ -142,6 +148,10 @@ def test_two_processes(tmp_path: Path) -> None:
     assert third["history"]["loss"][0] < first["history"]["loss"][0]
     for d in ("first", "second", "third"):
         assert (tmp_path / d / "checkpoint.pt").is_file() and (tmp_path / d / "optimizer.pt").is_file()
+    # (e) prune under torchrun: rank 0 wrote the results; half of the modes are gone
+    pruned = json.loads((tmp_path / "pruned" / "results.json").read_text())
+    assert pruned["report_after"]["totals"]["modes_kept"] < pruned["report_before"]["totals"]["modes_kept"]
+    assert (tmp_path / "pruned" / "checkpoint.pt").is_file()
 
 
 def test_resume_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from .. import distributed as dist
 from ..data.mnist import SPLIT_NOTE
 from ..prune.criteria import CRITERIA
 from ..prune.schedules import SCHEDULES
@@ -113,7 +114,21 @@ def _stage(name: str, accuracy: float, n_test: int, report: Any) -> dict[str, An
 
 
 def run(args: argparse.Namespace) -> int:
-    """Prune, fine-tune if asked, evaluate; write the checkpoint and the results; print a summary."""
+    """Prune, fine-tune if asked, evaluate; write the checkpoint and the results; print a summary.
+
+    Under torchrun the fine-tuning is data-parallel (:func:`~spectral_sparse.training.train_classifier`
+    under a process group); every rank scores the same weights on the same batches, so the pruned
+    mode sets agree, which is checked bit for bit before rank 0 alone evaluates and writes.
+    """
+    started = dist.init_from_env(device=args.device)
+    try:
+        return _run(args)
+    finally:
+        if started:
+            dist.cleanup()
+
+
+def _run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..checkpoint import load_checkpoint, save_checkpoint
@@ -132,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
             f"{str(args.checkpoint)!r} holds a {type(model).__name__} without SparseSpectralConv layers: "
             "there are no Fourier modes to prune"
         )
+    args.device = dist.local_device(args.device)  # cuda:LOCAL_RANK under torchrun
     model.to(args.device)
     res = int(meta.get("train_resolution", 28))
     x_test, y_test = _test_set(meta, args)
@@ -143,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     acc_before = evaluate_resolutions(model, x_test, y_test, [res])[0]["accuracy"]
     before = sparsity_report(model, (res, res), original=original)
     n_steps = 1 if args.schedule == "one_shot" else args.steps
+    progress = progress and dist.is_main()
     bar = tqdm(total=n_steps, desc="prune", disable=not progress, dynamic_ncols=True, leave=False)
     try:
         history = prune_and_fine_tune(
@@ -166,6 +183,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(str(err)) from None
     finally:
         bar.close()
+    if not dist.same_on_all_ranks(model):  # parameters and compacted mode sets, bit for bit
+        raise CLIError(f"rank {dist.rank()}: the pruned model differs between the {dist.world()} processes")
+    if not dist.is_main():
+        return 0
     acc_after = evaluate_resolutions(model, x_test, y_test, [res])[0]["accuracy"]
     after = sparsity_report(model, (res, res), original=original)
 
