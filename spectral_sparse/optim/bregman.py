@@ -91,6 +91,27 @@ class _RegularizedOptimizer(Optimizer):
         for group in self.param_groups:
             group["reg"] = make_regularizer(group["reg"], group["lam"])
 
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Tensor | None:  # type: ignore[override]
+        """One iteration; ``closure`` (optional) re-evaluates and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            reg = self._reg(group)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise TypeError(f"{type(self).__name__} does not support sparse gradients")
+                self._update(p, group, self.state[p], reg)
+        return loss
+
+    def _update(self, p: Tensor, group: dict[str, Any], state: dict[str, Any], reg: Regularizer) -> None:
+        """Update ``p`` (in place, under ``no_grad``) from ``p.grad``; ``state`` is its optimizer state."""
+        raise NotImplementedError
+
     @staticmethod
     def _momentum(state: dict[str, Any], grad: Tensor, momentum: float) -> Tensor:
         if momentum == 0:
@@ -157,28 +178,14 @@ class LinBreg(_RegularizedOptimizer):
     def _direction(self, group: dict[str, Any], state: dict[str, Any], grad: Tensor) -> Tensor:
         return self._momentum(state, grad, group["momentum"])
 
-    @torch.no_grad()
-    def step(self, closure: Any = None) -> Tensor | None:  # type: ignore[override]
-        """One iteration; ``closure`` (optional) re-evaluates and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            reg, delta = self._reg(group), group["delta"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise TypeError(f"{type(self).__name__} does not support sparse gradients")
-                state = self.state[p]
-                if "v" not in state:
-                    state["v"] = p.detach() / delta + reg.subgradient(p.detach())
-                state["step"] = state.get("step", 0) + 1
-                v = state["v"]
-                v.add_(self._direction(group, state, p.grad), alpha=-group["lr"])
-                p.copy_(reg.prox(delta * v, delta))
-        return loss
+    def _update(self, p: Tensor, group: dict[str, Any], state: dict[str, Any], reg: Regularizer) -> None:
+        delta = group["delta"]
+        if "v" not in state:
+            state["v"] = p.detach() / delta + reg.subgradient(p.detach())
+        state["step"] = state.get("step", 0) + 1
+        v = state["v"]
+        v.add_(self._direction(group, state, p.grad), alpha=-group["lr"])
+        p.copy_(reg.prox(delta * v, delta))
 
 
 class AdaBreg(LinBreg):
@@ -277,22 +284,7 @@ class ProxSGD(_RegularizedOptimizer):
     ) -> None:
         super().__init__(params, {"lr": lr, "reg": reg, "lam": lam, "momentum": momentum})
 
-    @torch.no_grad()
-    def step(self, closure: Any = None) -> Tensor | None:  # type: ignore[override]
-        """One iteration; ``closure`` (optional) re-evaluates and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            reg, lr = self._reg(group), group["lr"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise TypeError("ProxSGD does not support sparse gradients")
-                state = self.state[p]
-                state["step"] = state.get("step", 0) + 1
-                direction = self._momentum(state, p.grad, group["momentum"])
-                p.copy_(reg.prox(p - lr * direction, lr))
-        return loss
+    def _update(self, p: Tensor, group: dict[str, Any], state: dict[str, Any], reg: Regularizer) -> None:
+        state["step"] = state.get("step", 0) + 1
+        direction = self._momentum(state, p.grad, group["momentum"])
+        p.copy_(reg.prox(p - group["lr"] * direction, group["lr"]))
