@@ -3,21 +3,21 @@
 * :func:`train_classifier`: Adam with a one-cycle learning-rate schedule and
   cross-entropy; each batch is resized (by default with the exact Fourier
   method) to a resolution drawn for that batch, so one call trains at a single
-  grid or on mixed-resolution batches.
+  grid or on mixed-resolution batches. With ``attack=`` it trains on
+  adversarial examples crafted on the fly (the loop behind
+  :func:`spectral_sparse.attacks.adversarial_train`).
   Under a :mod:`torch.distributed` process group (e.g. launched with
   ``torchrun``, see :mod:`spectral_sparse.distributed`) it trains data-parallel
   with :class:`~torch.nn.parallel.DistributedDataParallel`.
-* :func:`evaluate_resolutions`: accuracy of a model on a test set put on many
-  grids, either seen directly (``mode="raw"``) or first resized back to the
-  training grid (``mode="resize-first"``, the usual way to feed a fixed-grid
-  model).
+* :func:`evaluate_resolutions` (from :mod:`spectral_sparse.evaluation`, re-exported here):
+  accuracy of a model on a test set put on many grids.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -27,42 +27,14 @@ from torch import Tensor, nn
 
 from . import distributed as dist
 from .data.transforms import resize
-from .inference import predict
+from .evaluation import EVAL_MODES, Resolution, _grid, _progress, evaluate_resolutions, resolution_name
 from .models.classifier import count_parameters
 
 __all__ = ["EVAL_MODES", "evaluate_resolutions", "resolution_name", "train_classifier"]
 
-#: The ways :func:`evaluate_resolutions` feeds a test grid to the model.
-EVAL_MODES = ("raw", "resize-first")
 
-Resolution = int | Sequence[int]
-
-
-def _grid(resolution: Resolution, what: str = "resolution") -> tuple[int, int]:
-    if isinstance(resolution, bool):
-        raise TypeError(f"{what} must be an int or (H, W), got {resolution!r}")
-    if isinstance(resolution, int):
-        grid = (resolution, resolution)
-    else:
-        try:
-            grid = tuple(int(r) for r in resolution)
-        except TypeError:
-            raise TypeError(f"{what} must be an int or (H, W), got {resolution!r}") from None
-    if len(grid) != 2 or min(grid) < 1:
-        raise ValueError(f"{what} must be a positive int or a pair (H, W) of them, got {resolution!r}")
-    return grid  # type: ignore[return-value]
-
-
-def resolution_name(resolution: Resolution) -> int | str:
-    """``28`` or ``(28, 28)`` -> ``28``; ``(28, 40)`` -> ``"28x40"`` (the value stored in result rows)."""
-    h, w = _grid(resolution)
-    return h if h == w else f"{h}x{w}"
-
-
-def _progress(iterable: Iterable, enabled: bool, **kwargs: Any) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, disable=not enabled, dynamic_ncols=True, leave=False, **kwargs)
+#: ``factory(model) -> attack``; the attack is called as ``attack(images, labels) -> adversarial images``.
+AttackFactory = Callable[[nn.Module], Callable[[Tensor, Tensor], Tensor]]
 
 
 @contextmanager
@@ -104,8 +76,11 @@ def train_classifier(
     flush_denormal: bool = True,
     progress: bool = True,
     optimizer: torch.optim.Optimizer | Callable[[nn.Module], torch.optim.Optimizer] | None = None,
-    schedule: Literal["onecycle", "constant"] = "onecycle",
+    schedule: Literal["onecycle", "constant", "none"] = "onecycle",
     callback: Callable[[int], Any] | None = None,
+    attack: AttackFactory | None = None,
+    clean_weight: float = 0.0,
+    domain: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Train a classifier with cross-entropy (Adam and a one-cycle schedule by default), at one or several resolutions.
 
@@ -147,12 +122,27 @@ def train_classifier(
         The optimizer, or a factory ``model -> optimizer`` called after the
         model is moved to ``device`` (e.g. a sparse Bregman optimizer from
         :mod:`spectral_sparse.optim`); default ``Adam(lr, weight_decay)``.
-    schedule : {"onecycle", "constant"}
+    schedule : {"onecycle", "constant", "none"}
         Learning-rate schedule: one-cycle with peak ``lr`` (momentum cycled when
-        the optimizer has ``betas`` or ``momentum``), or ``lr`` throughout.
+        the optimizer has ``betas`` or ``momentum``), ``lr`` throughout, or none
+        (the optimizer's own learning rates are left untouched).
     callback : callable, optional
         Called as ``callback(step)`` after every optimizer step (``step`` counts
         from 1), e.g. a :class:`~spectral_sparse.optim.SparsityController`.
+    attack : callable, optional
+        Adversarial training: a factory ``attack(model) -> atk``, called once
+        with the *unwrapped* model (after it is moved to ``device``); every
+        batch (after resizing) is replaced by ``atk(x, y)`` before the
+        optimizer step (e.g. ``lambda m: PGD(m, 0.1, 0.025, 7)``, ``FourierPGD``
+        or a torchattacks attack). If ``atk`` has an integer ``seed`` attribute
+        it is set to ``seed + W * batch + rank`` before each batch (``batch``
+        counts over epochs from 0; ``seed + batch`` in one process), so random
+        starts differ between batches and ranks.
+    clean_weight : float in [0, 1]
+        With ``attack``: loss ``(1 - w) CE(adversarial) + w CE(clean)``.
+    domain : (lo, hi), optional
+        Value range of the images: resized batches are clamped to it (the
+        Fourier method rings past the range). Default ``None``: no clamping.
 
     Notes
     -----
@@ -174,6 +164,12 @@ def train_classifier(
     weights, identical result); only rank 0 shows progress bars. Without a
     process group (or with ``W == 1``) nothing changes.
 
+    With ``attack``, each rank attacks its own shard of the batch on the
+    unwrapped model (never through DDP), before ``zero_grad``: the attack's
+    input gradients trigger no gradient all-reduce; only the training
+    backward does. (The attacks of :mod:`spectral_sparse.attacks` take
+    gradients with respect to the input only.)
+
     Returns
     -------
     dict
@@ -181,13 +177,19 @@ def train_classifier(
         a validation set, ``val_accuracy``: one entry per epoch; ``batches_per_resolution``
         (how many batches each grid got), ``parameters``, ``train_seconds``,
         ``resolutions``, ``method``, ``epochs``, ``batch_size``, ``lr``, ``seed``,
-        ``optimizer``, ``schedule``, ``world_size`` (ranks; ``batch_size`` is per rank).
+        ``optimizer``, ``schedule``, ``world_size`` (ranks; ``batch_size`` is per rank),
+        ``steps`` (optimizer steps taken, the same on every rank). With ``attack``:
+        ``adv_accuracy`` (accuracy on the adversarial batches) instead of
+        ``train_accuracy``, and ``attack`` (class name), ``clean_weight``, ``domain``.
 
     Raises
     ------
     ValueError
-        Mismatched images and labels, an empty set, no resolutions, or bad
-        ``epochs``/``batch_size``/``lr``.
+        Mismatched images and labels, an empty set, no resolutions, bad
+        ``epochs``/``batch_size``/``lr``/``clean_weight``/``domain``, or
+        ``clean_weight > 0`` without ``attack``.
+    TypeError
+        ``attack`` not callable, or not returning a callable attack.
 
     Examples
     --------
@@ -218,13 +220,28 @@ def train_classifier(
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if (val_images is None) != (val_labels is None):
         raise ValueError("give both val_images and val_labels, or neither")
-    if schedule not in ("onecycle", "constant"):
-        raise ValueError(f"schedule must be 'onecycle' or 'constant', got {schedule!r}")
+    if schedule not in ("onecycle", "constant", "none"):
+        raise ValueError(f"schedule must be 'onecycle', 'constant' or 'none', got {schedule!r}")
+    if attack is not None and not callable(attack):
+        raise TypeError(
+            f"attack must be a factory attack(model) -> attack(images, labels), got {type(attack).__name__}"
+        )
+    if not 0.0 <= clean_weight <= 1.0:
+        raise ValueError(f"clean_weight must be in [0, 1], got {clean_weight!r}")
+    if clean_weight > 0 and attack is None:
+        raise ValueError("clean_weight mixes clean and adversarial losses; it needs an attack")
+    if domain is not None:
+        from .attacks.gradient import check_domain  # lazily: spectral_sparse.attacks imports this module
+
+        domain = check_domain(domain)
 
     if device is not None:
         model.to(device)
     dev = next((p.device for p in model.parameters()), torch.device("cpu"))
     images, labels = images.to(dev), labels.to(dev)
+    atk = attack(model) if attack is not None else None  # the unwrapped model: attacks never go through DDP
+    if attack is not None and not callable(atk):
+        raise TypeError(f"attack(model) must return a callable attack, got {type(atk).__name__}")
     gen = torch.Generator().manual_seed(seed)
     world, rank = dist.world(), dist.rank()
     net: nn.Module = model
@@ -238,10 +255,12 @@ def train_classifier(
     sched = _make_schedule(schedule, opt, lr, epochs * steps)
     native = tuple(images.shape[-2:])
     names = [resolution_name(g) for g in grids]
-    history: dict[str, Any] = {"epoch": [], "loss": [], "train_accuracy": [], "seconds": []}
+    acc_key = "train_accuracy" if atk is None else "adv_accuracy"
+    history: dict[str, Any] = {"epoch": [], "loss": [], acc_key: [], "seconds": []}
     if val_images is not None:
         history["val_accuracy"] = []
     counts = {str(n): 0 for n in names}
+    desc = "train" if atk is None else "adv-train"
 
     start = time.perf_counter()
     with _flush_denormal(flush_denormal):
@@ -252,30 +271,39 @@ def train_classifier(
             if world > 1:
                 perm = perm.repeat(math.ceil(world * per_rank / len(perm)))[: world * per_rank][rank::world]
             loss_sum = correct = 0.0
-            bar = _progress(range(steps), progress, desc=f"train {epoch + 1}/{epochs}")
+            bar = _progress(range(steps), progress, desc=f"{desc} {epoch + 1}/{epochs}")
             for step in bar:
                 idx = perm[step * batch_size : (step + 1) * batch_size]
-                x, grid = images[idx], grids[picks[step]]
+                x, y, grid = images[idx], labels[idx], grids[picks[step]]
                 if grid != native:
-                    x = resize(x, grid, method=method)
+                    x = resize(x, grid, method=method, clamp=domain)
                 counts[str(names[picks[step]])] += 1
-                logits = net(x)
-                loss = F.cross_entropy(logits, labels[idx])
+                x_fit = x
+                if atk is not None:  # before zero_grad and outside DDP: no gradient all-reduce for the attack
+                    if isinstance(getattr(atk, "seed", None), int):
+                        atk.seed = seed + world * (epoch * steps + step) + rank  # type: ignore[attr-defined]
+                    x_fit = atk(x, y).detach()
+                    net.train()  # in case the attack changed the mode
+                logits = net(x_fit)
+                loss = F.cross_entropy(logits, y)
+                if clean_weight > 0:
+                    loss = (1 - clean_weight) * loss + clean_weight * F.cross_entropy(net(x), y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                sched.step()
+                if sched is not None:
+                    sched.step()
                 if callback is not None:
                     callback(epoch * steps + step + 1)
                 loss_sum += loss.item() * len(idx)
-                correct += float((logits.argmax(1) == labels[idx]).sum())
+                correct += float((logits.argmax(1) == y).sum())
                 bar.set_postfix(loss=f"{loss_sum / min(len(perm), (step + 1) * batch_size):.3f}")
             seen = len(images)
             if world > 1:
                 loss_sum, correct, seen = dist.sum_all([loss_sum, correct, float(len(perm))])
             history["epoch"].append(epoch + 1)
             history["loss"].append(loss_sum / seen)
-            history["train_accuracy"].append(correct / seen)
+            history[acc_key].append(correct / seen)
             if val_images is not None:
                 history["val_accuracy"].append(_accuracy(model, val_images, val_labels, dev))
             history["seconds"].append(time.perf_counter() - start)
@@ -293,7 +321,10 @@ def train_classifier(
         optimizer=type(opt).__name__,
         schedule=schedule,
         world_size=world,
+        steps=epochs * steps,
     )
+    if atk is not None:
+        history.update(attack=type(atk).__name__, clean_weight=clean_weight, domain=domain)
     return history
 
 
@@ -313,7 +344,9 @@ def _make_optimizer(
 
 def _make_schedule(
     schedule: str, opt: torch.optim.Optimizer, lr: float, total_steps: int
-) -> torch.optim.lr_scheduler.LRScheduler:
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    if schedule == "none":
+        return None
     if schedule == "constant":
         for group in opt.param_groups:
             group["lr"] = lr
@@ -322,97 +355,3 @@ def _make_schedule(
     if cycle and any("momentum" in g and not g["momentum"] for g in opt.param_groups):
         cycle = False  # SGD-style optimizers without momentum cannot cycle it
     return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, cycle_momentum=cycle)
-
-
-def evaluate_resolutions(
-    model: nn.Module,
-    images: Tensor,
-    labels: Tensor,
-    resolutions: Sequence[Resolution],
-    *,
-    method: str = "fourier",
-    mode: Literal["raw", "resize-first"] = "raw",
-    train_resolution: Resolution | None = None,
-    batch_size: int = 250,
-    backend: str = "auto",
-    progress: bool = False,
-) -> list[dict[str, Any]]:
-    """Accuracy of a classifier on one test set put on several grids.
-
-    For each resolution ``r`` the test images are resized to ``r`` with
-    ``method`` (this is the test data "at resolution r"). Then
-
-    * ``mode="raw"``: the model sees the ``r`` images directly;
-    * ``mode="resize-first"``: the ``r`` images are resized (same method) to
-      ``train_resolution`` before the model sees them, the usual way to use a
-      model trained on one grid.
-
-    Forward passes go through :func:`spectral_sparse.inference.predict`
-    (eval mode, no gradients, a backend chosen per grid).
-
-    Parameters
-    ----------
-    model : nn.Module
-    images : Tensor, shape (n, C, H, W)
-        Test images at their native grid.
-    labels : LongTensor, shape (n,)
-    resolutions : sequence of int or (H, W)
-    method : str
-        Resize method (see :func:`spectral_sparse.data.resize`), default ``"fourier"``.
-    mode : {"raw", "resize-first"}
-    train_resolution : int or (H, W), optional
-        Required for ``mode="resize-first"``.
-    batch_size : int
-        Samples per forward call.
-    backend : str
-        Passed to :func:`~spectral_sparse.inference.predict`.
-    progress : bool
-        Show a tqdm bar over the resolutions.
-
-    Returns
-    -------
-    list of dict
-        One row per resolution: ``resolution`` (int, or ``"HxW"`` when not
-        square), ``accuracy`` (fraction in [0, 1]), ``n``, ``mode``, ``method``.
-
-    Raises
-    ------
-    ValueError
-        Unknown mode, ``resize-first`` without ``train_resolution``, mismatched
-        labels.
-
-    Examples
-    --------
-    >>> from spectral_sparse.data import make_shapes
-    >>> from spectral_sparse.models import SpectralClassifier
-    >>> x, y = make_shapes(16, 24, seed=1)
-    >>> model = SpectralClassifier(1, 4, width=4, modes=3, depth=1)
-    >>> rows = evaluate_resolutions(model, x, y, [20, 48], mode="resize-first", train_resolution=24)
-    >>> [(r["resolution"], r["n"], r["mode"]) for r in rows]
-    [(20, 16, 'resize-first'), (48, 16, 'resize-first')]
-    """
-    if mode not in EVAL_MODES:
-        raise ValueError(f"mode must be one of {', '.join(map(repr, EVAL_MODES))}, got {mode!r}")
-    if mode == "resize-first" and train_resolution is None:
-        raise ValueError("mode='resize-first' needs train_resolution (the grid the model was trained on)")
-    if not isinstance(labels, Tensor) or labels.shape != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(getattr(labels, 'shape', ()))}")
-    train_grid = _grid(train_resolution, "train_resolution") if train_resolution is not None else None
-    labels = labels.cpu()
-    rows = []
-    for res in _progress(list(resolutions), progress, desc=f"evaluate {mode}"):
-        grid = _grid(res)
-        x = resize(images, grid, method=method)
-        if mode == "resize-first":
-            x = resize(x, train_grid, method=method)
-        pred = predict(model, x, batch_size=batch_size, backend=backend).cpu()
-        rows.append(
-            {
-                "resolution": resolution_name(grid),
-                "accuracy": float((pred == labels).float().mean()),
-                "n": len(labels),
-                "mode": mode,
-                "method": method,
-            }
-        )
-    return rows

@@ -188,3 +188,145 @@ def test_init_from_env_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         dist.init_from_env(backend="mpi")
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert dist.init_from_env() is False and not dist.is_initialized()
+
+
+# --- adversarial training and inverse-problem training under two processes ---------------------------------------
+
+RECON = ["reconstruct", "train", "--physics", "deblur", "--train-resolution", "16", "--data", "phantoms"]
+RECON += ["--width", "4", "--modes", "3", "--depth", "1", "--n-train", "8", "--batch-size", "2", "--epochs", "2"]
+RECON += ["--param", "noise_sigma=0.2", "--lr", "1e-2", "--no-progress", "--threads", "1"]
+
+
+def _adv_run(batch_size: int) -> tuple[torch.nn.Module, dict, list[int], int]:
+    """Adversarial training (PGD without random start, so the attack is a function of weights and data) of a
+    tiny classifier on noisy stripes; return model, history, the attack seeds seen and the optimizer steps taken."""
+    from _stripes import stripes
+
+    from spectral_sparse.attacks import PGD, adversarial_train
+    from spectral_sparse.models import SpectralClassifier
+
+    x, y = stripes(60)
+    torch.manual_seed(0)
+    model = SpectralClassifier(1, 4, width=6, modes=3, depth=1)
+    seeds: list[int] = []
+
+    class Recording(PGD):
+        def __call__(self, images, labels):  # type: ignore[no-untyped-def]
+            seeds.append(self.seed)
+            return super().__call__(images, labels)
+
+    opt = torch.optim.Adam(model.parameters(), lr=2e-2)
+    steps = [0]
+    opt.register_step_post_hook(lambda *_: steps.__setitem__(0, steps[0] + 1))
+    hist = adversarial_train(
+        model,
+        x,
+        y,
+        lambda m: Recording(m, 0.1, alpha=0.05, steps=2, random_start=False),
+        resolutions=(12, 16),
+        epochs=3,
+        batch_size=batch_size,
+        optimizer=opt,
+        clean_weight=0.25,  # two forward passes through DDP before one backward
+        seed=7,
+        progress=False,
+    )
+    return model, hist, seeds, steps[0]
+
+
+def _adv_recon_worker(rank: int, world: int, ports: list[int], out: str) -> None:
+    torch.set_num_threads(1)
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1")
+    os.environ["MASTER_PORT"] = str(ports[0])
+    assert dist.init_from_env() is True
+    model, hist, seeds, steps = _adv_run(batch_size=8)  # 8 per rank: a global batch of 16
+    torch.save({"state": model.state_dict(), "hist": hist, "seeds": seeds, "steps": steps}, f"{out}/adv{rank}.pt")
+    dist.cleanup()
+
+    # the train CLI with --attack under the environment torchrun sets (exit 0: identical models on both ranks)
+    from spectral_sparse.cli import main
+
+    os.environ["MASTER_PORT"] = str(ports[2])
+    adv = ["--attack", "fourier-pgd", "--eps", "0.5", "--attack-steps", "1", "--clean-weight", "0.5"]
+    assert main(["train", *TINY, "--epochs", "1", *adv, "--out", f"{out}/adv-cli"]) == 0
+    assert not dist.is_initialized()
+
+    # reconstruct train; every rank saves the weights it trained for the comparison
+    from spectral_sparse.inverse import train as inverse_train
+
+    saved: list[torch.nn.Module] = []
+    original = inverse_train.train_reconstructor
+
+    def spy(model, *args, **kwargs):  # type: ignore[no-untyped-def]
+        saved.append(model)
+        return original(model, *args, **kwargs)
+
+    inverse_train.train_reconstructor = spy
+    os.environ["MASTER_PORT"] = str(ports[1])
+    assert main([*RECON, "--out", f"{out}/recon"]) == 0
+    assert not dist.is_initialized()
+    torch.save({k: v.cpu() for k, v in saved[0].state_dict().items()}, f"{out}/recon{rank}.pt")
+
+
+def _join(ctx, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds  # never hang CI: a stuck collective fails the test instead
+    while not ctx.join(timeout=1):
+        if time.monotonic() > deadline:
+            for proc in ctx.processes:
+                proc.kill()
+            pytest.fail(f"the two processes did not finish within {seconds:.0f} s")
+
+
+def test_two_processes_adversarial_and_reconstruct(tmp_path: Path) -> None:
+    ctx = mp.spawn(_adv_recon_worker, args=(2, _free_ports(3), str(tmp_path)), nprocs=2, join=False)
+    _join(ctx, 120)
+
+    # adversarial training: bit-identical parameters; each rank attacked its own shard with its own seeds
+    a0, a1 = (torch.load(tmp_path / f"adv{r}.pt", weights_only=False) for r in (0, 1))
+    assert a0["state"].keys() == a1["state"].keys()
+    for name, t in a0["state"].items():
+        assert torch.equal(t, a1["state"][name]), name
+    assert a0["hist"]["loss"] == a1["hist"]["loss"] and a0["hist"]["world_size"] == 2
+    # 60 images, 30 per rank, batch 8 per rank: 4 steps per epoch, 3 epochs
+    assert a0["steps"] == a1["steps"] == a0["hist"]["steps"] == 3 * 4
+    assert sum(a0["hist"]["batches_per_resolution"].values()) == 12
+    assert a0["seeds"] == [7 + 2 * b for b in range(12)] and a1["seeds"] == [7 + 2 * b + 1 for b in range(12)]
+    loss, adv = a0["hist"]["loss"], a0["hist"]["adv_accuracy"]
+    assert loss[-1] < loss[0] and adv[-1] > adv[0], (loss, adv)
+    # one process with batch 16 sees the same images, grids and adversarial examples: the same history up to
+    # float32 summation order (measured 5e-8; bound 1e-5)
+    _, single, single_seeds, single_steps = _adv_run(batch_size=16)
+    assert single_steps == 3 * 4 and single_seeds == list(range(7, 19))
+    assert max(abs(p - q) for p, q in zip(single["loss"], loss, strict=True)) < 1e-5, (single["loss"], loss)
+
+    cli = json.loads((tmp_path / "adv-cli" / "history.json").read_text())
+    assert cli["world_size"] == 2 and cli["adversarial_training"]["attack"] == "FourierPGD"
+    assert cli["history"]["steps"] == 2 and "adv_accuracy" in cli["history"]  # 1 epoch: 32 images per rank, batch 16
+
+    # reconstruct train: rank 0 wrote the files; both ranks hold the same weights; the loss fell
+    r0, r1 = (torch.load(tmp_path / f"recon{r}.pt", weights_only=True) for r in (0, 1))
+    assert r0.keys() == r1.keys() and all(torch.equal(r0[k], r1[k]) for k in r0)
+    hist = json.loads((tmp_path / "recon" / "history.json").read_text())
+    assert hist["world_size"] == 2 and hist["history"]["world_size"] == 2
+    assert hist["history"]["steps"] == 2 * 2  # 8 images, 4 per rank, batch 2 per rank, 2 epochs
+    assert hist["history"]["loss"][-1] < hist["history"]["loss"][0]
+    from spectral_sparse.inverse.train import load_reconstructor
+
+    model, _, meta = load_reconstructor(tmp_path / "recon" / "checkpoint.pt")
+    assert meta["world_size"] == 2
+    assert all(torch.equal(v, r0[k]) for k, v in model.state_dict().items())
+
+
+def test_epoch_sampler_shards_and_reshuffles() -> None:
+    """The sampler given to deepinv's Trainer under W ranks: disjoint shards covering the data, a new order each
+    epoch (the Trainer never calls set_epoch), the same orders on every run."""
+    from spectral_sparse.inverse.train import _EpochSampler
+
+    data = list(range(10))
+    samplers = [_EpochSampler(data, num_replicas=2, rank=r, shuffle=True, seed=3) for r in (0, 1)]
+    epochs = [[list(s) for s in samplers] for _ in range(3)]
+    for shard0, shard1 in epochs:
+        assert len(shard0) == len(shard1) == 5 and sorted(shard0 + shard1) == data
+    assert epochs[0] != epochs[1] != epochs[2]
+    again = _EpochSampler(data, num_replicas=2, rank=0, shuffle=True, seed=3)
+    assert [list(again) for _ in range(3)] == [e[0] for e in epochs]
