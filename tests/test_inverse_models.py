@@ -139,6 +139,7 @@ def test_baselines_and_unknown_configs() -> None:
         ({"arch": "vit"}, "unknown arch 'vit'"),
         ({**TINY, "wrapper": "admm"}, "unknown wrapper 'admm'"),
         ({"arch": "dncnn", "width": 4, "wrapper": "unrolled"}, "built for arch='spectral'"),
+        ({"arch": "dncnn", "width": 4, "depth": 1}, "dncnn needs depth >= 2"),
     ):
         with pytest.raises(ValueError, match=match):
             build_reconstructor(cfg)

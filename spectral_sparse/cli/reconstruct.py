@@ -12,6 +12,15 @@ Two actions:
     images (fixed noise seed), reconstruct with the model and the ``--baselines``,
     and write ``results.json``, ``results.csv`` (PSNR/SSIM per method and grid) and
     ``panels.png`` (truth, measurement image, baseline, ours at each resolution).
+
+Multi-process (data-parallel) training: launch ``reconstruct train`` with torchrun, e.g.
+``torchrun --nproc_per_node 2 -m spectral_sparse.cli reconstruct train --physics deblur ...``;
+``run`` starts the process group from torchrun's environment
+(:func:`spectral_sparse.distributed.init_from_env`; gloo on CPU, nccl on CUDA with
+``cuda:LOCAL_RANK`` per process), :func:`~spectral_sparse.inverse.train.train_reconstructor`
+trains with DistributedDataParallel and a distributed sampler (``--batch-size`` is per
+process, the measurement noise differs per rank), and only rank 0 prints and writes
+``checkpoint.pt`` and ``history.json``. ``reconstruct evaluate`` runs in one process.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import distributed as dist
 from ._common import (
     CLIError,
     non_negative_int,
@@ -153,8 +163,12 @@ def _train(args: argparse.Namespace, env: dict[str, Any]) -> int:
         lr=args.lr,
         seed=args.seed,
         device=args.device,
-        progress=not args.no_progress,
+        progress=not args.no_progress and dist.is_main(),
     )
+    if not dist.same_on_all_ranks(model):  # parameters and buffers, bit for bit
+        raise CLIError(f"rank {dist.rank()}: the model differs between the {dist.world()} processes after training")
+    if not dist.is_main():
+        return 0
     meta = {
         "physics": args.physics,
         "params": physics.params,
@@ -168,6 +182,8 @@ def _train(args: argparse.Namespace, env: dict[str, Any]) -> int:
         "seed": args.seed,
         "patch": args.patch,
         "parameters": history["parameters"],
+        "world_size": dist.world(),
+        "batch_size_per_process": args.batch_size,
     }
     save_reconstructor(args.out / "checkpoint.pt", model.cpu(), config, **meta)
     write_json(args.out / "history.json", {**env, **meta, "config": config, "history": history})
@@ -176,6 +192,8 @@ def _train(args: argparse.Namespace, env: dict[str, Any]) -> int:
         f"on {args.n_train} {args.data} images, {args.epochs} epoch(s), {history['steps']} steps in "
         f"{history['train_seconds']:.1f} s; loss {history['loss'][0]:.4g} -> {history['loss'][-1]:.4g}."
     )
+    if dist.world() > 1:
+        print(f"Data-parallel over {dist.world()} processes; parameters identical on all ranks.")
     print(f"Wrote checkpoint.pt and history.json to {args.out}/")
     return 0
 
@@ -298,10 +316,17 @@ def _evaluate(args: argparse.Namespace, env: dict[str, Any]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch to the action."""
+    """Dispatch to the action; ``train`` under torchrun starts (and at the end destroys) the process group."""
     t0 = time.perf_counter()
-    env = prepare_run(args)
-    code = _train(args, env) if args.action == "train" else _evaluate(args, env)
-    if not args.no_progress:
-        print(f"({time.perf_counter() - t0:.1f} s)")
-    return code
+    started = args.action == "train" and dist.init_from_env(device=args.device)
+    try:
+        if args.action == "train":
+            args.device = dist.local_device(args.device)
+        env = prepare_run(args)
+        code = _train(args, env) if args.action == "train" else _evaluate(args, env)
+        if not args.no_progress and dist.is_main():
+            print(f"({time.perf_counter() - t0:.1f} s)")
+        return code
+    finally:
+        if started:
+            dist.cleanup()

@@ -236,7 +236,10 @@ def _backbone(config: dict[str, Any]) -> nn.Module:
     if arch == "dncnn":
         from deepinv.models import DnCNN
 
-        return DnCNN(c, c, depth=int(config.get("depth", 8)), nf=int(config["width"]), pretrained=None)
+        depth = int(config.get("depth", 8))
+        if depth < 2:  # deepinv's DnCNN has an input and an output convolution
+            raise ValueError(f"dncnn needs depth >= 2, got {depth}")
+        return DnCNN(c, c, depth=depth, nf=int(config["width"]), pretrained=None)
     raise ValueError(f"unknown arch {arch!r}; valid: {', '.join(map(repr, ARCHS))}")
 
 

@@ -1,7 +1,8 @@
 """Training with deepinv's ``Trainer``, evaluation with deepinv's PSNR and SSIM, baselines, checkpoints.
 
 * :func:`train_reconstructor` — supervised training (``SupLoss`` with MSE) with deepinv's
-  ``Trainer``, measurements generated online (fresh noise every batch), Adam.
+  ``Trainer``, measurements generated online (fresh noise every batch), Adam; data-parallel
+  (DistributedDataParallel) under a :mod:`torch.distributed` process group, e.g. ``torchrun``.
 * :func:`measure` — measurements with a fixed noise seed, so that every method sees the same data.
 * :func:`evaluate_reconstructor` — mean PSNR / SSIM (deepinv metrics, ``max_pixel=1``) of a
   method ``f(y, physics) -> x_hat``.
@@ -22,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .. import distributed as dist
 from .models import build_reconstructor, count_parameters, grid_l2, initial_image
 
 __all__ = [
@@ -50,6 +52,19 @@ class _Images(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
         return {"x": self.images[i]}  # deepinv's dict format (its tuple format is deprecated)
+
+
+class _EpochSampler(torch.utils.data.DistributedSampler):
+    """A :class:`~torch.utils.data.DistributedSampler` that moves to the next epoch each time it is iterated.
+
+    deepinv's ``Trainer`` iterates its loaders once per epoch and never calls
+    ``set_epoch``; without this every epoch would repeat the first one's order.
+    """
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        indices = list(super().__iter__())  # this epoch's shard (seeded with seed + epoch)
+        self.set_epoch(self.epoch + 1)
+        return iter(indices)
 
 
 def train_reconstructor(
@@ -81,11 +96,29 @@ def train_reconstructor(
         Shuffling and noise.
     progress : bool
         deepinv's progress bar.
+    grad_clip : float, optional
+        Clip the gradient norm to this value (``None``: no clipping).
 
     Returns
     -------
     dict
-        ``loss`` (mean training loss per epoch), ``steps``, ``train_seconds``, ``parameters``.
+        ``loss`` (mean training loss per epoch), ``steps`` (optimizer steps, the same on every
+        rank), ``train_seconds``, ``parameters``, ``world_size``.
+
+    Notes
+    -----
+    **Data-parallel training.** Under a :mod:`torch.distributed` process group with
+    ``W > 1`` ranks (:func:`spectral_sparse.distributed.init_from_env`), the model is
+    wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` before the optimizer
+    is made (DDP broadcasts rank 0's weights and averages the gradients), and the
+    Trainer's loader draws with a :class:`~torch.utils.data.DistributedSampler`
+    (``shuffle=True``, ``seed``; a new order every epoch): each rank sees
+    ``ceil(n / W)`` images per epoch, ``batch_size`` of them per step. The online
+    measurement noise is seeded with ``seed + rank`` (different on every rank,
+    reproducible); ``seed`` alone in one process. Only rank 0 shows deepinv's
+    progress; ``loss`` is averaged over the ranks, so every rank returns the same
+    history. ``model`` itself (not the wrapper) is trained in place and stays
+    identical on all ranks.
 
     Examples
     --------
@@ -105,15 +138,25 @@ def train_reconstructor(
     grid = tuple(getattr(physics, "grid", images.shape[-2:]))
     if tuple(images.shape[-2:]) != grid:
         raise ValueError(f"images are {tuple(images.shape[-2:])} but the physics is built for {grid}")
-    torch.manual_seed(seed)
-    loader = torch.utils.data.DataLoader(
-        _Images(images), batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)
-    )
+    world, rank = dist.world(), dist.rank()
+    torch.manual_seed(seed + rank)  # the online noise: different on every rank, reproducible
+    data = _Images(images)
+    if world > 1:
+        sampler = _EpochSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+        loader = torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler)
+    else:
+        gen = torch.Generator().manual_seed(seed)
+        loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, generator=gen)
     model.to(device)
+    net: nn.Module = model
+    if world > 1:  # before the optimizer: DDP broadcasts rank 0's weights
+        dev = next((p.device for p in model.parameters()), torch.device("cpu"))
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
+        progress = progress and rank == 0
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
     trainer = Trainer(
-        model=model,
+        model=net,
         physics=physics,
         optimizer=optimizer,
         scheduler=scheduler,
@@ -138,11 +181,14 @@ def train_reconstructor(
     seconds = time.perf_counter() - t0
     model.eval()
     loss = [float(v) for v in next(iter(trainer.loss_history.values()))]
+    if world > 1:  # every rank averaged over the same number of (padded) samples
+        loss = [v / world for v in dist.sum_all(loss)]
     return {
         "loss": loss,
         "steps": epochs * len(loader),
         "train_seconds": seconds,
         "parameters": count_parameters(model),
+        "world_size": world,
     }
 
 
