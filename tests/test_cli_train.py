@@ -120,3 +120,51 @@ def test_train_sparse_option_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
         _train(tmp_path / "c", *common, "--optimizer", "linbreg", "--target-sparsity", "1.5")
     assert exc.value.code == 2
     assert "expected a number in [0, 1)" in capsys.readouterr().err
+    assert _train(tmp_path / "d", *common, "--lr", "1e38", "--epochs", "3") == 1  # diverges: one line
+    err = capsys.readouterr().err.strip()
+    assert "training failed" in err or "NaN or infinite" in err or "diverged" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_train_adversarial(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from spectral_sparse.checkpoint import load_checkpoint
+
+    common = ["--data", "shapes", "--resolution", "16", "--n-train", "64", "--n-test", "32", *TINY_SPECTRAL]
+    adv = ["--attack", "pgd", "--eps", "0.05", "--attack-steps", "2", "--clean-weight", "0.5", "--epochs", "2"]
+    assert _train(tmp_path / "adv", *common, "--resolutions", "12", "16", *adv) == 0
+    assert "Adversarially trained with PGD" in capsys.readouterr().out
+    hist = json.loads((tmp_path / "adv" / "history.json").read_text())
+    facts = hist["adversarial_training"]
+    assert facts["attack"] == "PGD" and facts["kind"] == "pgd" and facts["eps"] == 0.05 and facts["steps"] == 2
+    assert facts["clean_weight"] == 0.5 and facts["norm"] == "linf" and facts["alpha"] == pytest.approx(0.0625)
+    assert 0 <= facts["robust_test_accuracy"] <= hist["test_accuracy"] + 1e-9
+    h = hist["history"]
+    assert "adv_accuracy" in h and "train_accuracy" not in h and h["attack"] == "PGD" and h["domain"] == [0.0, 1.0]
+    assert len(h["loss"]) == 2 and h["steps"] == 2 * 2 and sum(h["batches_per_resolution"].values()) == 4
+    assert load_checkpoint(tmp_path / "adv" / "checkpoint.pt")[1]["adversarial_training"]["eps"] == 0.05
+    # without --attack nothing changes, and that is recorded too
+    assert _train(tmp_path / "plain", *common) == 0
+    assert json.loads((tmp_path / "plain" / "history.json").read_text())["adversarial_training"] == {"attack": "none"}
+
+
+def test_train_adversarial_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--data", "shapes", "--resolution", "16", "--n-train", "32", "--n-test", "16", *TINY_SPECTRAL]
+    for bad, message in [
+        (["--attack", "cw"], "invalid choice: 'cw'"),
+        (["--attack", "pgd", "--eps", "0"], "--eps: expected a positive number, got '0'"),
+        (["--attack", "pgd", "--eps", "-0.1"], "--eps: expected a positive number"),
+        (["--attack", "pgd", "--clean-weight", "1.5"], "--clean-weight: expected a number in [0, 1)"),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            _train(tmp_path / "a", *common, *bad)
+        assert exc.value.code == 2
+        assert message in capsys.readouterr().err, bad
+    for bad, message in [
+        (["--eps", "0.1"], "--eps set but no adversarial training; add --attack pgd|fgsm|fourier-pgd"),
+        (["--attack", "fgsm", "--attack-steps", "3"], "FGSM takes one step"),
+        (["--attack", "none", "--clean-weight", "0.2", "--attack-steps", "2"], "--attack-steps, --clean-weight set"),
+    ]:
+        assert _train(tmp_path / "b", *common, *bad) == 1, bad
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "spectral-sparse train: error:" in err and message in err, (bad, err)
+    assert not (tmp_path / "b" / "checkpoint.pt").exists()

@@ -12,7 +12,20 @@ from typing import Any
 
 import torch
 
-__all__ = ["CLIError", "add_common_arguments", "parse_device", "prepare_run", "write_csv", "write_json"]
+__all__ = [
+    "ATTACKS",
+    "CLIError",
+    "add_common_arguments",
+    "describe_attack",
+    "make_attack",
+    "parse_device",
+    "prepare_run",
+    "write_csv",
+    "write_json",
+]
+
+#: Attacks the command line can build (see :func:`make_attack`).
+ATTACKS = ("pgd", "fgsm", "fourier-pgd")
 
 
 class CLIError(Exception):
@@ -115,6 +128,50 @@ def prepare_run(args: argparse.Namespace) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
     }
+
+
+def make_attack(
+    model: torch.nn.Module,
+    kind: str,
+    eps: float,
+    *,
+    alpha: float | None = None,
+    steps: int = 20,
+    norm: str | None = None,
+    fourier_modes: float = 6.0,
+    random_start: bool = True,
+    seed: int = 0,
+) -> Any:
+    """The attack ``kind`` (one of :data:`ATTACKS`) bound to ``model``, for ``attack``, ``robustness`` and ``train``.
+
+    ``norm`` defaults to ``"linf"`` for PGD and ``"l2"`` (function space) for
+    FourierPGD; ``alpha`` to the attack's own default. Images are taken to lie
+    in [0, 1]. Raises :class:`CLIError` for an unknown kind or a bad combination.
+    """
+    from ..attacks import FGSM, PGD, FourierPGD
+
+    if kind not in ATTACKS:
+        raise CLIError(f"unknown attack {kind!r}; valid: {', '.join(ATTACKS)}")
+    try:
+        if kind == "fgsm":
+            if norm not in (None, "linf"):
+                raise CLIError(f"FGSM is an L-inf attack; --norm {norm!r} is not supported")
+            return FGSM(model, eps)
+        common = {"alpha": alpha, "steps": steps, "random_start": random_start, "seed": seed}
+        if kind == "pgd":
+            return PGD(model, eps, norm=norm or "linf", **common)
+        return FourierPGD(model, eps, modes=fourier_modes, norm=norm or "l2", **common)
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+
+
+def describe_attack(attack: Any) -> dict[str, Any]:
+    """Plain facts about an attack for the results files (class name, eps, alpha, steps, norm, ...)."""
+    keys = ("eps", "alpha", "steps", "norm", "random_start", "seed", "domain")
+    out = {"attack": type(attack).__name__, **{k: getattr(attack, k) for k in keys if hasattr(attack, k)}}
+    if hasattr(attack, "modes"):
+        out["modes"] = len(attack.modes)
+    return out
 
 
 def _jsonable(value: Any) -> Any:

@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from ..data.mnist import SPLIT_NOTE
-from ._common import CLIError, non_negative_float, positive_int, prepare_run, write_csv, write_json
+from ._common import (
+    ATTACKS,
+    CLIError,
+    describe_attack,
+    make_attack,
+    non_negative_float,
+    positive_int,
+    prepare_run,
+    write_csv,
+    write_json,
+)
 
 HELP = "attack a saved classifier (FGSM, PGD, FourierPGD) at several resolutions; JSON, CSV and example PNG"
 DESCRIPTION = (
@@ -23,7 +33,6 @@ DESCRIPTION = (
     "every --resolutions grid and report clean and robust accuracy. Inputs are in [0, 1]. Writes results.json, "
     "results.csv and examples.png to --out. MNIST: " + SPLIT_NOTE + "."
 )
-ATTACKS = ("pgd", "fgsm", "fourier-pgd")
 
 
 def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,28 +79,21 @@ def load(args: argparse.Namespace) -> tuple[Any, dict[str, Any], Any, Any]:
 
 def build_attack(args: argparse.Namespace, model: Any) -> Any:
     """The attack named by ``--attack`` with its options, bound to ``model``; CLIError for bad combinations."""
-    from ..attacks import FGSM, PGD, FourierPGD
-
-    try:
-        if args.attack == "fgsm":
-            if args.norm not in (None, "linf"):
-                raise CLIError(f"FGSM is an L-inf attack; --norm {args.norm!r} is not supported")
-            return FGSM(model, args.eps)
-        common = {"alpha": args.alpha, "steps": args.steps, "random_start": not args.no_random_start}
-        if args.attack == "pgd":
-            return PGD(model, args.eps, norm=args.norm or "linf", seed=args.seed, **common)
-        return FourierPGD(model, args.eps, modes=args.fourier_modes, norm=args.norm or "l2", seed=args.seed, **common)
-    except ValueError as err:
-        raise CLIError(str(err)) from None
+    return make_attack(
+        model,
+        args.attack,
+        args.eps,
+        alpha=args.alpha,
+        steps=args.steps,
+        norm=args.norm,
+        fourier_modes=args.fourier_modes,
+        random_start=not args.no_random_start,
+        seed=args.seed,
+    )
 
 
-def describe(attack: Any) -> dict[str, Any]:
-    """Plain facts about an attack for the results files."""
-    keys = ("eps", "alpha", "steps", "norm", "random_start", "seed", "domain")
-    out = {"attack": type(attack).__name__, **{k: getattr(attack, k) for k in keys if hasattr(attack, k)}}
-    if hasattr(attack, "modes"):
-        out["modes"] = len(attack.modes)
-    return out
+#: Plain facts about an attack for the results files (:func:`~spectral_sparse.cli._common.describe_attack`).
+describe = describe_attack
 
 
 def plot_examples(examples: list[tuple[int, Any, Any]], path: Path, title: str) -> None:

@@ -18,6 +18,14 @@ state is saved as ``optimizer.pt`` beside the checkpoint and restored on resume
 when the optimizer kind and parameter shapes match (sparse runs compact their
 mode sets before saving, which changes the shapes, so their optimizer restarts);
 the learning-rate schedule always restarts.
+
+Adversarial training: ``--attack pgd|fgsm|fourier-pgd`` (with ``--eps``,
+``--attack-steps``, ``--attack-step-size``, ``--clean-weight``) trains on
+adversarial examples crafted on the fly at every training grid (the attacks of
+``spectral-sparse attack``, built by the same code); the training images are
+clamped to [0, 1] first. It works under torchrun too (each process attacks its
+own shard). The attack settings are recorded under ``adversarial_training`` in
+history.json and in the checkpoint's metadata, with the robust test accuracy.
 """
 
 from __future__ import annotations
@@ -35,7 +43,18 @@ from ..data.mnist import SPLIT_NOTE, default_data_root, mnist_split
 from ..data.shapes import CLASSES, make_shapes
 from ..models import CNNClassifier, SpectralClassifier
 from ..training import evaluate_resolutions, train_classifier
-from ._common import CLIError, fraction, non_negative_float, positive_float, positive_int, prepare_run, write_json
+from ._common import (
+    ATTACKS,
+    CLIError,
+    describe_attack,
+    fraction,
+    make_attack,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    prepare_run,
+    write_json,
+)
 
 HELP = "train a spectral or CNN classifier (MNIST split or analytic shapes) and save a checkpoint"
 DESCRIPTION = (
@@ -126,6 +145,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="learning-rate schedule [onecycle for adam/adabreg, constant for linbreg/proxsgd]",
     )
+    adv = parser.add_argument_group("adversarial training (spectral_sparse.attacks; images in [0, 1])")
+    adv.add_argument(
+        "--attack",
+        choices=("none", *ATTACKS),
+        default="none",
+        help="train on adversarial examples from this attack, crafted per batch at its grid [none]",
+    )
+    adv.add_argument("--eps", type=positive_float, default=None, help="attack budget [0.1]")
+    adv.add_argument("--attack-steps", type=positive_int, default=None, help="PGD/FourierPGD iterations [5]")
+    adv.add_argument(
+        "--attack-step-size", type=positive_float, default=None, help="PGD/FourierPGD step size [2.5 eps / steps]"
+    )
+    adv.add_argument(
+        "--clean-weight", type=fraction, default=None, help="loss (1 - w) CE(adversarial) + w CE(clean) [0]"
+    )
 
 
 def sparse_setup(args: argparse.Namespace, model: torch.nn.Module) -> tuple[Any, Any, dict[str, Any]]:
@@ -174,6 +208,35 @@ def sparse_setup(args: argparse.Namespace, model: torch.nn.Module) -> tuple[Any,
         "final_lam": lambda: made[0].param_groups[0]["lam"] if made else None,
     }
     return factory, callback, facts
+
+
+def attack_setup(args: argparse.Namespace, model: torch.nn.Module) -> tuple[Any, dict[str, Any]]:
+    """``(attack factory or None, facts)`` for the adversarial-training options; CLIError for bad combinations."""
+    given = {
+        "--eps": args.eps,
+        "--attack-steps": args.attack_steps,
+        "--attack-step-size": args.attack_step_size,
+        "--clean-weight": args.clean_weight,
+    }
+    if args.attack == "none":
+        extra = [name for name, value in given.items() if value is not None]
+        if extra:
+            raise CLIError(f"{', '.join(extra)} set but no adversarial training; add --attack {'|'.join(ATTACKS)}")
+        return None, {"attack": "none"}
+    if args.attack == "fgsm" and (args.attack_steps is not None or args.attack_step_size is not None):
+        raise CLIError("FGSM takes one step of size eps; --attack-steps and --attack-step-size are for pgd/fourier-pgd")
+    options = {
+        "eps": args.eps if args.eps is not None else 0.1,
+        "alpha": args.attack_step_size,
+        "steps": args.attack_steps or 5,
+        "seed": args.seed,
+    }
+
+    def factory(m: torch.nn.Module) -> Any:
+        return make_attack(m, args.attack, options["eps"], **{k: v for k, v in options.items() if k != "eps"})
+
+    facts = {**describe_attack(factory(model)), "kind": args.attack, "clean_weight": args.clean_weight or 0.0}
+    return factory, facts
 
 
 def load_data(data: str, args: argparse.Namespace, resolution: int) -> tuple[tuple, tuple, dict[str, Any]]:
@@ -299,6 +362,10 @@ def _run(args: argparse.Namespace) -> int:
         model = build_model(args, facts["num_classes"]).to(args.device)
     progress = not args.no_progress and main
     factory, callback, sparse_facts = sparse_setup(args, model)
+    attack, adv_facts = attack_setup(args, model)
+    domain = None
+    if attack is not None:  # the attacks work in [0, 1]; the shapes overshoot it slightly
+        x_train, domain = x_train.clamp(0, 1), (0.0, 1.0)
     saved = _optimizer_state(args)
     made: list[torch.optim.Optimizer] = []
     restored: list[bool] = []
@@ -327,9 +394,14 @@ def _run(args: argparse.Namespace) -> int:
             optimizer=make_optimizer,
             schedule=schedule,
             callback=callback,
+            attack=attack,
+            clean_weight=adv_facts.get("clean_weight", 0.0),
+            domain=domain,
         )
     except ValueError as err:
         raise CLIError(str(err)) from None
+    except (RuntimeError, OverflowError) as err:  # e.g. an absurd --lr overflowing the optimizer's float arithmetic
+        raise CLIError(f"training failed ({type(err).__name__}: {str(err).splitlines()[0]}); check --lr") from None
     if "final_lam" in sparse_facts:
         sparse_facts["final_lam"] = sparse_facts["final_lam"]()
     sparse_facts["schedule"] = schedule
@@ -339,12 +411,18 @@ def _run(args: argparse.Namespace) -> int:
         sparse_facts["mode_sparsity"] = mode_sparsity(model)
         for layer in model.spectral:
             layer.compact()  # the checkpoint keeps only the modes that survived
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):  # identical on all ranks: all stop
+        raise CLIError("training diverged: the model has non-finite weights; lower --lr (or --attack-step-size)")
     identical = dist.same_on_all_ranks(model)  # parameters and (compacted) mode sets, bit for bit
     if not identical:
         raise CLIError(f"rank {dist.rank()}: the model differs between the {dist.world()} processes after training")
     if not main:
         return 0
     test_acc = evaluate_resolutions(model, x_test, y_test, [res])[0]["accuracy"]
+    if attack is not None:
+        from ..attacks import robust_accuracy
+
+        adv_facts["robust_test_accuracy"] = robust_accuracy(model, x_test.clamp(0, 1), y_test, attack(model))
     total_epochs = args.epochs + (resume_facts.get("resumed_epochs") or 0)
     metadata = {
         **{k: v for k, v in facts.items() if k != "native"},
@@ -363,6 +441,7 @@ def _run(args: argparse.Namespace) -> int:
         "test_accuracy": test_acc,
         "torch_version": env["torch_version"],
         "sparse_training": sparse_facts,
+        "adversarial_training": adv_facts,
     }
     if args.data == "mnist":
         metadata["n_test"] = len(x_test)
@@ -383,6 +462,12 @@ def _run(args: argparse.Namespace) -> int:
         f"at {res}x{res}{mixed}, {args.epochs} epoch(s), seed {args.seed}, in {history['train_seconds']:.1f} s; "
         f"test accuracy at {res}x{res}: {100 * test_acc:.2f}% on {len(x_test)} images."
     )
+    if attack is not None:
+        print(
+            f"Adversarially trained with {adv_facts['attack']} (eps {adv_facts['eps']}, clean weight "
+            f"{adv_facts['clean_weight']}); robust test accuracy at {res}x{res}: "
+            f"{100 * adv_facts['robust_test_accuracy']:.2f}%."
+        )
     if args.data == "mnist":
         print(SPLIT_NOTE)
     if dist.world() > 1:
