@@ -6,6 +6,9 @@
   layer or globally, and compacts the layers.
 * Schedules (:func:`one_shot`, :func:`iterative`, :func:`gradual`) and
   :func:`prune_and_fine_tune` alternate pruning and fine-tuning.
+* :func:`prune_channels` removes hidden channels (the width) of a
+  :class:`~spectral_sparse.models.SpectralClassifier` and compacts every layer,
+  which cuts the pointwise and transform cost that mode pruning leaves.
 * :func:`sparsity_report` tabulates modes, parameters and FLOPs per layer.
 
 Examples
@@ -18,17 +21,20 @@ Examples
 15
 """
 
+from .channels import CHANNEL_CRITERIA, channel_scores, prune_channels
 from .core import SCOPES, fine_tune, prune_and_fine_tune, prune_modes, spectral_layers
 from .criteria import CRITERIA, get_criterion
 from .report import SparsityReport, layer_flops, sparsity_report
 from .schedules import SCHEDULES, Schedule, get_schedule, gradual, iterative, one_shot
 
 __all__ = [
+    "CHANNEL_CRITERIA",
     "CRITERIA",
     "SCHEDULES",
     "SCOPES",
     "Schedule",
     "SparsityReport",
+    "channel_scores",
     "fine_tune",
     "get_criterion",
     "get_schedule",
@@ -37,6 +43,7 @@ __all__ = [
     "layer_flops",
     "one_shot",
     "prune_and_fine_tune",
+    "prune_channels",
     "prune_modes",
     "sparsity_report",
     "spectral_layers",
