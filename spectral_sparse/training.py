@@ -81,6 +81,7 @@ def train_classifier(
     attack: AttackFactory | None = None,
     clean_weight: float = 0.0,
     domain: tuple[float, float] | None = None,
+    loss_fn: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None,
 ) -> dict[str, Any]:
     """Train a classifier with cross-entropy (Adam and a one-cycle schedule by default), at one or several resolutions.
 
@@ -143,6 +144,10 @@ def train_classifier(
     domain : (lo, hi), optional
         Value range of the images: resized batches are clamped to it (the
         Fourier method rings past the range). Default ``None``: no clamping.
+    loss_fn : callable, optional
+        ``loss_fn(logits, labels, inputs) -> scalar`` replacing cross-entropy
+        (``inputs`` is the batch the model saw, adversarial with ``attack``),
+        e.g. :func:`spectral_sparse.prune.distillation_loss`.
 
     Notes
     -----
@@ -228,6 +233,9 @@ def train_classifier(
         )
     if not 0.0 <= clean_weight <= 1.0:
         raise ValueError(f"clean_weight must be in [0, 1], got {clean_weight!r}")
+    if loss_fn is not None and not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable as loss_fn(logits, labels, inputs), got {type(loss_fn).__name__}")
+    criterion = loss_fn or (lambda logits, y, _x: F.cross_entropy(logits, y))
     if clean_weight > 0 and attack is None:
         raise ValueError("clean_weight mixes clean and adversarial losses; it needs an attack")
     if domain is not None:
@@ -285,9 +293,9 @@ def train_classifier(
                     x_fit = atk(x, y).detach()
                     net.train()  # in case the attack changed the mode
                 logits = net(x_fit)
-                loss = F.cross_entropy(logits, y)
+                loss = criterion(logits, y, x_fit)
                 if clean_weight > 0:
-                    loss = (1 - clean_weight) * loss + clean_weight * F.cross_entropy(net(x), y)
+                    loss = (1 - clean_weight) * loss + clean_weight * criterion(net(x), y, x)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -333,3 +333,59 @@ def test_all_zero_layer_compacts_to_no_modes_and_prunes_cleanly() -> None:
     # the dead modes are dropped first and do not count as kept: half of the live ones go
     assert len(model[0].modes) == (n - n // 2) - round(0.5 * (n - n // 2) + 1e-9)
     assert info["layers"][1]["modes_after"] == n - round(0.5 * n + 1e-9)
+
+
+def test_distillation_loss_matches_its_formula_and_trains_towards_the_teacher() -> None:
+    import torch.nn.functional as F
+
+    from spectral_sparse.models import SpectralClassifier
+    from spectral_sparse.prune import distillation_loss
+    from spectral_sparse.training import train_classifier
+
+    torch.manual_seed(0)
+    teacher = SpectralClassifier(1, 4, width=4, modes=2, depth=1)
+    x, y = torch.randn(6, 1, 12, 12), torch.randint(0, 4, (6,))
+    logits = torch.randn(6, 4)
+    t, a = 3.0, 0.25
+    with torch.no_grad():
+        p_teacher = F.softmax(teacher(x) / t, dim=1)
+    kl = (p_teacher * (p_teacher.log() - F.log_softmax(logits / t, dim=1))).sum(1).mean()
+    expected = a * t * t * kl + (1 - a) * F.cross_entropy(logits, y)
+    torch.testing.assert_close(distillation_loss(teacher, t, a)(logits, y, x), expected)
+    torch.testing.assert_close(distillation_loss(teacher, t, 0.0)(logits, y, x), F.cross_entropy(logits, y))
+
+    # through train_classifier: a student trained on the KL term alone moves towards the teacher
+    student = SpectralClassifier(1, 4, width=4, modes=2, depth=1)
+    images, labels = torch.randn(32, 1, 12, 12), torch.randint(0, 4, (32,))
+    kd = distillation_loss(teacher, 1.0, 1.0)
+    with torch.no_grad():
+        before = float(kd(student(images), labels, images))
+    calls = []
+
+    def counted(logits: torch.Tensor, labels: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        calls.append(inputs.shape)
+        return kd(logits, labels, inputs)
+
+    train_classifier(student, images, labels, epochs=3, batch_size=8, lr=1e-2, loss_fn=counted, progress=False)
+    assert len(calls) == 12 and calls[0] == (8, 1, 12, 12)
+    with torch.no_grad():
+        assert float(kd(student(images), labels, images)) < before
+    with pytest.raises(TypeError, match="loss_fn must be callable"):
+        train_classifier(student, images, labels, epochs=1, loss_fn=3, progress=False)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"teacher": "model"}, TypeError, "teacher must be an nn.Module"),
+        ({"temperature": 0.0}, ValueError, "temperature must be > 0"),
+        ({"alpha": 1.5}, ValueError, r"alpha must be in \[0, 1\]"),
+    ],
+)
+def test_distillation_loss_errors(kwargs: dict, error: type, match: str) -> None:
+    from spectral_sparse.models import SpectralClassifier
+    from spectral_sparse.prune import distillation_loss
+
+    args = {"teacher": SpectralClassifier(1, 2, width=2, modes=1, depth=1), **kwargs}
+    with pytest.raises(error, match=match):
+        distillation_loss(**args)

@@ -9,6 +9,8 @@
 * :func:`prune_channels` removes hidden channels (the width) of a
   :class:`~spectral_sparse.models.SpectralClassifier` and compacts every layer,
   which cuts the pointwise and transform cost that mode pruning leaves.
+* :func:`distillation_loss` retrains a pruned model against the dense one's
+  soft predictions (``train_classifier(..., loss_fn=...)``).
 * :func:`sparsity_report` tabulates modes, parameters and FLOPs per layer.
 
 Examples
@@ -24,6 +26,7 @@ Examples
 from .channels import CHANNEL_CRITERIA, channel_scores, prune_channels
 from .core import SCOPES, fine_tune, prune_and_fine_tune, prune_modes, spectral_layers
 from .criteria import CRITERIA, get_criterion
+from .distill import distillation_loss
 from .report import SparsityReport, layer_flops, sparsity_report
 from .schedules import SCHEDULES, Schedule, get_schedule, gradual, iterative, one_shot
 
@@ -35,6 +38,7 @@ __all__ = [
     "Schedule",
     "SparsityReport",
     "channel_scores",
+    "distillation_loss",
     "fine_tune",
     "get_criterion",
     "get_schedule",
