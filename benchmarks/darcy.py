@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/darcy.py --seed 0 --threads 1        # ~6-8 min on one core
+    python benchmarks/darcy.py --seed 0 --threads 1        # ~12 min on one core (selection + final)
     python benchmarks/darcy.py --quick                     # smoke run, seconds; writes darcy_quick.*
 
 Data: neuraloperator's small Darcy-flow set (``spectral_sparse.data.darcy``): all
@@ -23,16 +23,23 @@ Models (hidden width 32, 4 layers each):
 * ``neuralop TFNO``: the same with ``TFNO`` (Tucker factorisation, its default rank 0.1).
 * ``SparseFNO box``: ``SparseFNO(1, 1, 32, (16, 16), config=FNOConfig(channel_mlp=0.5))``
   (Fourier positional embedding; channel MLPs like neuraloperator's blocks).
-* ``SparseFNO pruned (energy)`` / ``(magnitude)``: the same initialisation, trained dense
-  for the first ``--prune-epoch`` (10) epochs, then
-  ``spectral_sparse.prune.prune_modes(model, 0.75, criterion, scope="global")`` removes
-  75% of the modes (whole modes, compacted; ``energy`` scores a mode by the energy of
-  its output on 256 training inputs, ``magnitude`` by its weight norm), then trained on,
-  with a fresh optimizer at the scheduled learning rate, to the same total of epochs.
-  If ``spectral_sparse.prune`` is missing, a local magnitude pruning is used.
+* ``SparseFNO sparse``: our sparse model. How it gets sparse is chosen **on held-out
+  validation data, never on the test set**: every candidate in ``CANDIDATES`` (one-shot
+  ``energy`` pruning of 75% of all modes at 30, 40, 50 or 60% of the epochs; cubic
+  gradual pruning to 75% in five steps between 10% and 50% of the epochs; a radial
+  mode set of radius 4.5 from the start) is trained with the same recipe on the first
+  900 training pairs and scored by its relative L2 error on the last 100; the
+  candidate with the lowest validation error among those with at most 25% of FNO's
+  spectral parameters is then trained on all 1,000 pairs like every other model.
+  Pruning is ``spectral_sparse.prune.prune_modes(model, amount, "energy", scope="global")``
+  (whole modes, compacted; a mode's score is the energy of its output on 256 training
+  inputs), followed by a fresh optimizer at the scheduled learning rate.
+* ``SparseFNO pruned (magnitude)``: the selected pruning plan (one-shot at 50% of the
+  epochs if a radial set was selected) with the ``magnitude`` criterion instead.
 * ``SparseFNO radial``: ``ModeSet.radial(4, 2)`` modes from the start (25 per layer).
 
-Writes ``benchmarks/results/darcy.csv`` and ``darcy.json`` and ``docs/img/darcy_predictions.png``.
+Writes ``benchmarks/results/darcy.csv``, ``darcy.json`` and ``darcy_selection.csv`` (suffixed
+``_seed<N>`` for seeds other than 0) and ``docs/img/darcy_predictions.png``.
 CPU latency: inference of a batch of 50 at 16x16 and 32x32, median over
 interleaved repeats after warm-up, in this process with the thread count given.
 """
@@ -47,6 +54,7 @@ import math
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +70,8 @@ from spectral_sparse import ModeSet, SparseSpectralConv  # noqa: E402
 from spectral_sparse.data.darcy import load_darcy  # noqa: E402
 from spectral_sparse.models import count_parameters  # noqa: E402
 from spectral_sparse.models.fno import FNOConfig, SparseFNO  # noqa: E402
+from spectral_sparse.prune import prune_modes  # noqa: E402
+from spectral_sparse.prune.schedules import gradual  # noqa: E402
 
 WIDTH, N_MODES = 32, (16, 16)
 
@@ -92,7 +102,46 @@ def neuralop_modes(model: nn.Module) -> list[int]:
     return [math.prod(n[:-1]) * (n[-1] // 2 + 1)] * model.n_layers
 
 
-def make_models(seed: int, radius: float, channel_mlp: float) -> dict[str, nn.Module]:
+@dataclass(frozen=True)
+class Candidate:
+    """How the sparse SparseFNO gets its modes: pruning steps or a fixed radial set.
+
+    ``plan`` holds ``(fraction of the epochs, fraction of all modes removed by then)``
+    pairs; ``radius`` a radial mode set used from the start instead.
+    """
+
+    label: str
+    plan: tuple[tuple[float, float], ...] = ()
+    radius: float | None = None
+
+    def steps(self, epochs: int) -> dict[int, float]:
+        """``{epoch: amount relative to the modes kept before it}`` for a run of ``epochs`` epochs."""
+        cumulative: dict[int, float] = {}  # epoch -> fraction removed by then (steps landing on one epoch merge)
+        for frac, target in self.plan:
+            cumulative[max(1, min(epochs - 1, round(frac * epochs)))] = target
+        out, before = {}, 0.0
+        for epoch in sorted(cumulative):
+            out[epoch] = 1.0 - (1.0 - cumulative[epoch]) / (1.0 - before)
+            before = cumulative[epoch]
+        return out
+
+
+AMOUNT = 0.75  # fraction of the box model's modes removed: 137 -> 34 per layer on average, 23.8% of FNO's
+CANDIDATES = (
+    *(Candidate(f"one-shot at {round(100 * f)}%", ((f, AMOUNT),)) for f in (0.3, 0.4, 0.5, 0.6)),
+    Candidate("gradual 10-50%", tuple(zip((0.1, 0.2, 0.3, 0.4, 0.5), gradual(AMOUNT, 5).targets()))),
+    Candidate("radial 4.5", radius=4.5),
+)
+
+
+def sparse_model(seed: int, channel_mlp: float, candidate: Candidate) -> nn.Module:
+    """Our model for a candidate: the box model's initialisation (same seed), or a radial mode set."""
+    torch.manual_seed(seed)
+    modes = N_MODES if candidate.radius is None else ModeSet.radial(candidate.radius, ndim=2)
+    return SparseFNO(1, 1, WIDTH, modes, config=FNOConfig(channel_mlp=channel_mlp))
+
+
+def make_models(seed: int, radius: float, channel_mlp: float, chosen: Candidate) -> dict[str, nn.Module]:
     from neuralop.models import FNO, TFNO
 
     models: dict[str, nn.Module] = {}
@@ -106,7 +155,7 @@ def make_models(seed: int, radius: float, channel_mlp: float) -> dict[str, nn.Mo
     )
     torch.manual_seed(seed)
     models["SparseFNO box"] = SparseFNO(1, 1, WIDTH, N_MODES, config=FNOConfig(channel_mlp=channel_mlp))
-    models["SparseFNO pruned (energy)"] = copy.deepcopy(models["SparseFNO box"])
+    models["SparseFNO sparse"] = sparse_model(seed, channel_mlp, chosen)
     models["SparseFNO pruned (magnitude)"] = copy.deepcopy(models["SparseFNO box"])
     torch.manual_seed(seed)
     models["SparseFNO radial"] = SparseFNO(
@@ -115,50 +164,21 @@ def make_models(seed: int, radius: float, channel_mlp: float) -> dict[str, nn.Mo
     return models
 
 
-def prune(model: nn.Module, amount: float, criterion: str = "magnitude", data: Tensor | None = None) -> str:
-    """Magnitude pruning of whole modes, globally; returns which implementation ran."""
-    try:
-        from spectral_sparse.prune import prune_modes
-
-        extra = {} if criterion == "magnitude" else {"data": [data]}
-        prune_modes(model, amount, criterion=criterion, scope="global", **extra)
-        return f"spectral_sparse.prune.prune_modes({criterion!r}, scope='global')"
-    except ImportError:
-        if criterion != "magnitude":
-            raise
-    # local fallback: score m_k ||W_k||_F^2 normalised by each layer's mean, drop the lowest globally
-    layers = [m for m in model.modules() if isinstance(m, SparseSpectralConv)]
-    scores = []
-    for layer in layers:
-        w = layer.weight.detach().reshape(len(layer.modes), -1)
-        mult = torch.where((layer.modes.indices == 0).all(dim=1), 1.0, 2.0)
-        s = (w.abs() ** 2).sum(1) * mult
-        scores.append(s / s.mean())
-    flat = torch.cat(scores)
-    n_remove = int(amount * len(flat) + 0.5)
-    threshold = flat.sort().values[n_remove - 1] if n_remove > 0 else -1.0
-    with torch.no_grad():
-        for layer, s in zip(layers, scores):
-            keep = s > threshold
-            keep[s.argmax()] = True
-            layer.weight[~keep] = 0
-            layer.compact()
-    return "local mode-magnitude pruning (benchmarks/darcy.py)"
-
-
 def train(
     model: nn.Module,
     data: tuple[Tensor, Tensor],
     norm: tuple[float, float],
     args: argparse.Namespace,
-    prune_at: int | None = None,
+    steps: dict[int, float] | None = None,
     criterion: str = "energy",
 ) -> dict[str, Any]:
+    """The common recipe; ``steps`` = ``{epoch: amount}`` prunes whole modes globally before those epochs."""
     x, y = data
     mean, std = norm
     target = (y - mean) / std
     gen = torch.Generator().manual_seed(args.seed)
     info: dict[str, Any] = {}
+    steps = steps or {}
 
     def optimizer() -> torch.optim.Optimizer:
         return torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -166,8 +186,10 @@ def train(
     opt = optimizer()
     start = time.perf_counter()
     for epoch in range(args.epochs):
-        if prune_at is not None and epoch == prune_at:
-            info["pruned_with"] = prune(model, args.amount, criterion, x[:256])
+        if epoch in steps:
+            extra = {} if criterion == "magnitude" else {"data": [x[:256]]}
+            prune_modes(model, steps[epoch], criterion=criterion, scope="global", **extra)
+            info.setdefault("pruned_at_epochs", []).append(epoch)
             opt = optimizer()  # compact() replaced the spectral weights
         lr = args.lr * 0.5 * (1 + math.cos(math.pi * epoch / args.epochs))
         for group in opt.param_groups:
@@ -184,6 +206,41 @@ def train(
             print(f"    epoch {epoch + 1:3d}/{args.epochs}  train rel L2 {total / len(x):.4f}", flush=True)
     info["train_s"] = time.perf_counter() - start
     return info
+
+
+def select(x: Tensor, y: Tensor, fno_spectral: int, args: argparse.Namespace) -> tuple[Candidate, list[dict]]:
+    """Train every candidate on the first ``len(x) - n_val`` pairs; pick the best on the last ``n_val``."""
+    n_fit = len(x) - args.n_val
+    fit, val = (x[:n_fit], y[:n_fit]), (x[n_fit:], y[n_fit:])
+    norm = (float(fit[1].mean()), float(fit[1].std()))
+    rows = []
+    for cand in CANDIDATES:
+        if args.candidates and cand.label not in args.candidates:
+            continue
+        model = sparse_model(args.seed, args.channel_mlp, cand)
+        print(f"selection: {cand.label} (train {n_fit}, validate {args.n_val})", flush=True)
+        info = train(model, fit, norm, args, cand.steps(args.epochs))
+        err = evaluate(model, *val, norm)[0]
+        spectral, modes = spectral_stats(model)
+        rows.append(
+            {
+                "seed": args.seed,
+                "candidate": cand.label,
+                "val_rel_l2_16": err,
+                "spectral_frac_of_fno": spectral / fno_spectral,
+                "modes_per_layer": " ".join(map(str, modes)),
+                "pruned_at_epochs": " ".join(map(str, info.get("pruned_at_epochs", []))),
+                "train_s": info["train_s"],
+            }
+        )
+        print(f"  validation rel L2 {err:.4f}, {100 * spectral / fno_spectral:.1f}% of FNO's spectral parameters")
+    eligible = [r for r in rows if r["spectral_frac_of_fno"] <= 0.25]
+    if not eligible:
+        raise SystemExit("no candidate has at most 25% of FNO's spectral parameters")
+    best = min(eligible, key=lambda r: r["val_rel_l2_16"])["candidate"]
+    for r in rows:
+        r["selected"] = r["candidate"] == best
+    return next(c for c in CANDIDATES if c.label == best), rows
 
 
 @torch.inference_mode()
@@ -218,7 +275,7 @@ def plot(preds: dict[str, dict[int, Tensor]], truth: dict[int, Tensor], path: Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ours, ref = "SparseFNO pruned (energy)", "neuralop FNO"
+    ours, ref = "SparseFNO sparse", "neuralop FNO"
     fig, axes = plt.subplots(2, 5, figsize=(15, 6), constrained_layout=True)
     for row, res in enumerate(sorted(truth)):
         t = truth[res][sample, 0]
@@ -247,8 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--prune-epoch", type=int, default=10, help="epoch at which the pruned models are pruned")
-    parser.add_argument("--amount", type=float, default=0.75, help="fraction of modes pruned")
+    parser.add_argument("--n-val", type=int, default=100, help="training pairs held out to select the sparse model")
+    parser.add_argument(
+        "--candidates", nargs="+", default=None, help="restrict the selection to these candidate labels"
+    )
     parser.add_argument("--channel-mlp", type=float, default=0.5, help="FNOConfig.channel_mlp of our models")
     parser.add_argument("--radius", type=float, default=4.0, help="radius of the radial SparseFNO")
     parser.add_argument("--lr", type=float, default=5e-3)
@@ -263,21 +322,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.quick:
-        args.epochs, args.prune_epoch, args.repeats = 2, 1, 3
+        args.epochs, args.repeats, args.n_val = 3, 3, 40
     x_train, y_train = load_darcy(args.data_dir, "train", 16)
     if args.quick:
         x_train, y_train = x_train[:200], y_train[:200]
     tests = {res: load_darcy(args.data_dir, "test", res) for res in (16, 32)}
     norm = (float(y_train.mean()), float(y_train.std()))
-    models = make_models(args.seed, args.radius, args.channel_mlp)
-    fno_spectral = spectral_stats(models["neuralop FNO"])[0]
+    from neuralop.models import FNO
+
+    fno_spectral = spectral_stats(FNO(n_modes=N_MODES, in_channels=1, out_channels=1, hidden_channels=WIDTH))[0]
+    chosen, selection = select(x_train, y_train, fno_spectral, args)
+    print(f"selected on validation: {chosen.label}", flush=True)
+    models = make_models(args.seed, args.radius, args.channel_mlp, chosen)
+    magnitude_plan = chosen if chosen.plan else CANDIDATES[2]
 
     results: dict[str, dict[str, Any]] = {}
     preds: dict[str, dict[int, Tensor]] = {}
     for name, model in models.items():
         print(f"training {name} ({count_parameters(model):,} parameters)", flush=True)
-        criterion = "magnitude" if "magnitude" in name else "energy"
-        info = train(model, (x_train, y_train), norm, args, args.prune_epoch if "pruned" in name else None, criterion)
+        if name == "SparseFNO sparse":
+            info = train(model, (x_train, y_train), norm, args, chosen.steps(args.epochs))
+            info["config"] = chosen.label
+        elif "magnitude" in name:
+            info = train(model, (x_train, y_train), norm, args, magnitude_plan.steps(args.epochs), "magnitude")
+            info["config"] = magnitude_plan.label
+        else:
+            info = train(model, (x_train, y_train), norm, args)
         errors, preds[name] = {}, {}
         for res, (x, y) in tests.items():
             errors[res], preds[name][res] = evaluate(model, x, y, norm)
@@ -304,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             row[f"err_vs_fno_{res}"] = row[f"rel_l2_{res}"] / ref[f"rel_l2_{res}"] - 1
             row[f"speedup_vs_fno_{res}"] = ref[f"latency_ms_{res}"] / row[f"latency_ms_{res}"]
 
-    ours = results["SparseFNO pruned (energy)"]
+    ours = results["SparseFNO sparse"]
     goals = {
         "error_within_5pct_16": ours["err_vs_fno_16"] <= 0.05,
         "error_within_5pct_32": ours["err_vs_fno_32"] <= 0.05,
@@ -317,8 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         "data": "neuraloperator small Darcy: train 1000 @16x16, test 50 @16x16 and 50 @32x32 (zero-shot)",
         "seed": args.seed,
         "epochs": args.epochs,
-        "prune_epoch": args.prune_epoch,
-        "amount": args.amount,
+        "selection": f"first {len(x_train) - args.n_val} training pairs, validated on the last {args.n_val}",
+        "selected": chosen.label,
+        "amount": AMOUNT,
         "channel_mlp": args.channel_mlp,
         "lr": args.lr,
         "batch_size": args.batch_size,
@@ -329,10 +400,11 @@ def main(argv: list[str] | None = None) -> int:
         "latency": f"batch 50, inference_mode, median of {args.repeats} interleaved repeats after 3 warm-up calls",
         "goals": goals,
     }
-    suffix = "_quick" if args.quick else ""
+    suffix = "_quick" if args.quick else ("" if args.seed == 0 else f"_seed{args.seed}")
     args.results.mkdir(parents=True, exist_ok=True)
     fields = [
         "model",
+        "config",
         "params",
         "spectral_params",
         "spectral_frac_of_fno",
@@ -353,9 +425,14 @@ def main(argv: list[str] | None = None) -> int:
         for row in results.values():
             writer.writerow({k: (" ".join(map(str, v)) if isinstance(v, list) else v) for k, v in row.items()})
     with open(args.results / f"darcy{suffix}.json", "w") as f:
-        json.dump({"meta": meta, "results": list(results.values())}, f, indent=2)
+        json.dump({"meta": meta, "selection": selection, "results": list(results.values())}, f, indent=2)
+    with open(args.results / f"darcy_selection{suffix}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(selection[0]))
+        writer.writeheader()
+        writer.writerows(selection)
     args.img.mkdir(parents=True, exist_ok=True)
-    plot(preds, {res: y for res, (_, y) in tests.items()}, args.img / f"darcy_predictions{suffix}.png")
+    if args.seed == 0 or args.quick:
+        plot(preds, {res: y for res, (_, y) in tests.items()}, args.img / f"darcy_predictions{suffix}.png")
 
     print(
         f"\n{'model':28s} {'params':>9s} {'spec.':>9s} {'%FNO':>6s} {'L2@16':>7s} {'L2@32':>7s} "
