@@ -20,6 +20,10 @@ Models (all trained here at 28x28 unless stated):
   (``spectral_sparse.attacks.adversarial_train``, a grid from ``--adv-resolutions`` per batch);
 * ``pruned90-adv``: ``dense-adv`` pruned the same way, then ``--prune-epochs`` epochs of adversarial training.
 
+With ``--distill`` the pruned models are retrained on ``spectral_sparse.prune.distillation_loss``
+(T = 4, alpha = 0.9) from the model they were pruned from (``dense`` / ``dense-adv``, evaluated on the
+same, adversarial, batch) instead of the labels alone; their cache keys get ``-distill``.
+
 Attacks: PGD L-inf (``--eps``, ``--steps``, alpha = 2.5 eps / steps, random start, seed) and FourierPGD
 (function-space L2 budget ``--fourier-eps`` on the modes of radius ``--fourier-modes``); crafted at each
 source grid and moved to each target grid with the exact Fourier method (clamped to [0, 1]). Corruptions:
@@ -59,6 +63,7 @@ from spectral_sparse.attacks import (  # noqa: E402
 from spectral_sparse.cli.robustness import format_matrix, plot_matrices  # noqa: E402
 from spectral_sparse.data import SPLIT_NOTE, mnist_split, resize  # noqa: E402
 from spectral_sparse.models import CNNClassifier, SpectralClassifier, count_parameters  # noqa: E402
+from spectral_sparse.prune import distillation_loss  # noqa: E402
 from spectral_sparse.training import train_classifier  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -118,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         default="magnitude",
         help="mode criterion of the 90%% pruning (energy: the data-aware one, see docs/sparsity.md)",
     )
+    p.add_argument(
+        "--distill",
+        action="store_true",
+        help="retrain pruned models with distillation_loss (T=4, alpha=0.9) from the model they were pruned from",
+    )
     p.add_argument("--prune-adv-epochs", type=int, default=None, help="adversarial epochs after pruning")
     p.add_argument("--tag", default="", help="appended to the model names in the results")
     p.add_argument("--adv-steps", type=int, default=5)
@@ -167,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         h = train_classifier(m, x, y, epochs=args.epochs, seed=args.seed, progress=False)
         return m, {"train_seconds": h["train_seconds"], "parameters": h["parameters"]}
 
-    def adv(m: torch.nn.Module, epochs: int, seed: int, lr: float) -> dict[str, Any]:
+    def adv(m: torch.nn.Module, epochs: int, seed: int, lr: float, teacher: Any = None) -> dict[str, Any]:
         h = adversarial_train(
             m,
             x,
@@ -179,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             clean_weight=args.clean_weight,
             seed=seed,
             progress=False,
+            loss_fn=None if teacher is None else distillation_loss(teacher),
         )
         return {"adv_seconds": h["train_seconds"], "adv_loss": h["loss"], "adv_accuracy": h["adv_accuracy"]}
 
@@ -187,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     def build_pruned() -> tuple[torch.nn.Module, dict[str, Any]]:
         m = copy.deepcopy(models["dense"][0])
         info = prune90(m, args.prune_criterion, score_batches)
-        h = train_classifier(m, x, y, epochs=args.prune_epochs, lr=args.prune_lr, seed=args.seed + 1, progress=False)
+        kd = distillation_loss(models["dense"][0]) if args.distill else None
+        h = train_classifier(
+            m, x, y, epochs=args.prune_epochs, lr=args.prune_lr, seed=args.seed + 1, loss_fn=kd, progress=False
+        )
         return m, {**info, "finetune_seconds": h["train_seconds"], "parameters": count_parameters(m)}
 
     def build_dense_adv() -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -198,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         m = copy.deepcopy(models["dense-adv"][0])
         info = prune90(m, args.prune_criterion, score_batches)
         epochs = args.prune_adv_epochs or args.prune_epochs
-        return m, {**info, **adv(m, epochs, args.seed + 3, args.prune_lr), "parameters": count_parameters(m)}
+        teacher = models["dense-adv"][0] if args.distill else None
+        return m, {**info, **adv(m, epochs, args.seed + 3, args.prune_lr, teacher), "parameters": count_parameters(m)}
 
     builders = {
         "dense": train_dense,
@@ -220,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                 if "pruned" not in name or args.prune_criterion == "magnitude"
                 else f"{name}-{args.prune_criterion}"
             )
+            key += "-distill" if args.distill and "pruned" in name else ""
             models[name] = cached(args.cache, key, builders[name])
             models[name][0].eval()
 

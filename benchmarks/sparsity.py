@@ -72,7 +72,9 @@ BREGMAN: dict[str, dict[str, Any]] = {
     "adabreg": {"start": "scratch", "lr": 1e-3, "lam": 0.1, "interval": 10},
     "linbreg": {"start": "dense", "lr": 0.05, "momentum": 0.9, "lam": 0.1, "interval": 10},
 }
-PHASES = ("dense", "prune", "bregman", "small", "latency", "report")
+PHASES = ("dense", "prune", "bregman", "small", "distill", "latency", "report")
+#: distillation retraining after one-shot pruning (Hinton et al. 2015's usual temperature and weight)
+DISTILL = {"epochs": 20, "lr": 3e-3, "temperature": 4.0, "alpha": 0.9}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
         "--criterion", choices=("magnitude", "energy", "taylor"), default="magnitude", help="pruning criterion"
     )
     p.add_argument("--stage-epochs", type=int, default=2, help="Bregman epochs per target sparsity")
+    p.add_argument(
+        "--width-amount", type=float, default=0.0, help="distill phase: fraction of hidden channels also pruned"
+    )
+    p.add_argument("--distill-epochs", type=int, default=DISTILL["epochs"], help="distill phase: retraining epochs")
     p.add_argument("--small-radii", type=float, nargs="+", default=[2.5, 1.5], help="radii of the small-dense baseline")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -178,6 +184,50 @@ def phase_prune(args: argparse.Namespace, train: tuple, test: tuple) -> list[dic
         rows.append(
             _record(model, test, name, target, {"epochs": epochs * (step + 1), "train_seconds": round(seconds, 1)})
         )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def phase_distill(args: argparse.Namespace, train: tuple, test: tuple) -> list[dict[str, Any]]:
+    """One-shot pruning of the dense model to each amount, then retraining with distillation from it.
+
+    Modes are pruned globally by ``energy``; with ``--width-amount w`` that
+    fraction of the hidden channels is removed too (``prune_channels``,
+    ``energy``), which shrinks the pointwise layers, GELUs and transforms that
+    mode pruning leaves. The pruned model is retrained from its pruned weights
+    for ``--distill-epochs`` epochs (Adam, one-cycle, peak 3e-3, as the dense
+    model) on ``distillation_loss(dense, T=4, alpha=0.9)``.
+    """
+    from spectral_sparse.prune import distillation_loss, prune_channels
+
+    teacher = load_checkpoint(_ckpt(args, "dense", 0.0))[0].eval()
+    name = "distill" + (f"_w{round(100 * args.width_amount)}" if args.width_amount else "") + args.tag
+    epochs = 1 if args.quick else args.distill_epochs
+    batches = [(train[0][i : i + 64], train[1][i : i + 64]) for i in range(0, 256, 64)]  # pruning scores
+    rows = []
+    for target in sorted(args.amounts):
+        model = copy.deepcopy(teacher)
+        prune_modes(model, target, criterion="energy", scope="global", data=batches, loss_fn=F.cross_entropy)
+        if args.width_amount:
+            prune_channels(model, args.width_amount, criterion="energy", data=batches)
+        kd = distillation_loss(teacher, DISTILL["temperature"], DISTILL["alpha"])
+        h = train_classifier(
+            model,
+            *train,
+            epochs=epochs,
+            lr=DISTILL["lr"],
+            batch_size=64,
+            seed=args.seed + 1,
+            loss_fn=kd,
+            progress=False,
+        )
+        save_checkpoint(_ckpt(args, name, target), model, method=name, target=target)
+        extra = {
+            "epochs": DENSE["epochs"] + epochs,
+            "train_seconds": round(h["train_seconds"], 1),
+            "width": model.config["width"],
+        }
+        rows.append(_record(model, test, name, target, extra))
         print(rows[-1], flush=True)
     return rows
 
@@ -341,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         "split": SPLIT_NOTE,
         "model": MODEL,
         "dense": DENSE,
+        "distill": {**DISTILL, "epochs": args.distill_epochs, "width_amount": args.width_amount},
         "seed": args.seed,
         "threads": args.threads,
         "device": device_name(torch.device("cpu")),
@@ -350,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
     }
     t0 = time.perf_counter()
-    if any(p in phases for p in ("dense", "prune", "bregman", "small")):
+    if any(p in phases for p in ("dense", "prune", "bregman", "small", "distill")):
         train, test = _data(args)
     for phase in phases:
         print(f"== {phase}", flush=True)
@@ -362,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
             _merge(args.out, phase_bregman(args, train, test))
         elif phase == "small":
             _merge(args.out, phase_small(args, train, test))
+        elif phase == "distill":
+            _merge(args.out, phase_distill(args, train, test))
         elif phase == "latency":
             lat = phase_latency(args)
             rows = _read_rows(args.out)

@@ -14,7 +14,7 @@ trains data-parallel under ``torchrun`` (each rank attacks its own shard).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -45,6 +45,7 @@ def adversarial_train(
     val_images: Tensor | None = None,
     val_labels: Tensor | None = None,
     progress: bool = True,
+    loss_fn: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None,
 ) -> dict[str, Any]:
     """Train a classifier on adversarial examples crafted on the fly at one or several resolutions.
 
@@ -84,6 +85,10 @@ def adversarial_train(
         Clean accuracy on them (at their grid) after every epoch.
     progress : bool
         tqdm bar per epoch.
+    loss_fn : callable, optional
+        ``loss_fn(logits, labels, inputs)`` in place of cross-entropy (for both
+        terms), e.g. :func:`spectral_sparse.prune.distillation_loss` of a robust
+        teacher to retrain a pruned model.
 
     Notes
     -----
@@ -149,4 +154,5 @@ def adversarial_train(
         attack=attack_factory,
         clean_weight=clean_weight,
         domain=check_domain(domain),
+        loss_fn=loss_fn,
     )
