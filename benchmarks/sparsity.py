@@ -41,6 +41,7 @@ import copy
 import csv
 import datetime
 import json
+import math
 import platform
 import sys
 import time
@@ -205,9 +206,11 @@ def phase_distill(args: argparse.Namespace, train: tuple, test: tuple) -> list[d
     epochs = 1 if args.quick else args.distill_epochs
     batches = [(train[0][i : i + 64], train[1][i : i + 64]) for i in range(0, 256, 64)]  # pruning scores
     rows = []
+    total = sum(len(layer.modes) for layer in teacher.spectral)
     for target in sorted(args.amounts):
         model = copy.deepcopy(teacher)
-        prune_modes(model, target, criterion="energy", scope="global", data=batches, loss_fn=F.cross_entropy)
+        amount = math.ceil(target * total - 1e-9) / total  # remove at least `target` (prune_modes rounds half up)
+        prune_modes(model, amount, criterion="energy", scope="global", data=batches, loss_fn=F.cross_entropy)
         if args.width_amount:
             prune_channels(model, args.width_amount, criterion="energy", data=batches)
         kd = distillation_loss(teacher, DISTILL["temperature"], DISTILL["alpha"])
