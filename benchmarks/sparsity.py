@@ -6,6 +6,8 @@ checkpoints the earlier ones wrote)::
     python benchmarks/sparsity.py --phase dense    --threads 1   # train the dense model (~5 min)
     python benchmarks/sparsity.py --phase prune    --threads 1   # magnitude pruning + fine-tuning (~6 min)
     python benchmarks/sparsity.py --phase bregman  --threads 1   # LinBreg / AdaBreg runs (~4 min each)
+    python benchmarks/sparsity.py --phase distill  --threads 1   # one-shot pruning + distillation retraining
+    python benchmarks/sparsity.py --phase distill --from-method distill --width-amount 0.5 --tag _2stage
     python benchmarks/sparsity.py --phase latency  --threads 1   # time every compacted model in one process
     python benchmarks/sparsity.py --phase report                 # CSV -> docs/img/sparsity_mnist.png
     python benchmarks/sparsity.py --quick --phase all            # smoke run on a few images, seconds
@@ -20,6 +22,10 @@ removed (0, 50, 80, 90, 95, 98%):
 * ``magnitude``: the dense model pruned step by step (50 -> 80 -> 90 -> 95 -> 98%
   of the original modes, global scope, magnitude criterion), each step compacted
   and fine-tuned for ``--fine-tune-epochs`` epochs;
+* ``distill``: the dense model pruned in one shot (energy, global) to each fraction, then
+  retrained 20 epochs against the dense model's soft predictions (``distillation_loss``);
+  ``distill_w50*``: also half of the hidden channels removed (``prune_channels``), in the
+  same shot or as a second stage after ``distill`` (``--from-method``);
 * ``adabreg`` / ``linbreg``: linearized Bregman iterations with the mode-group
   L1-L2 regulariser and a controller that steers the mode sparsity to a target
   raised stage by stage (50 -> 80 -> 90 -> 95 -> 98%, ``--stage-epochs`` each);
@@ -92,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stage-epochs", type=int, default=2, help="Bregman epochs per target sparsity")
     p.add_argument(
         "--width-amount", type=float, default=0.0, help="distill phase: fraction of hidden channels also pruned"
+    )
+    p.add_argument(
+        "--from-method", default=None, help="distill phase: start from this method's checkpoints (a second stage)"
     )
     p.add_argument("--distill-epochs", type=int, default=DISTILL["epochs"], help="distill phase: retraining epochs")
     p.add_argument("--small-radii", type=float, nargs="+", default=[2.5, 1.5], help="radii of the small-dense baseline")
@@ -197,7 +206,9 @@ def phase_distill(args: argparse.Namespace, train: tuple, test: tuple) -> list[d
     ``energy``), which shrinks the pointwise layers, GELUs and transforms that
     mode pruning leaves. The pruned model is retrained from its pruned weights
     for ``--distill-epochs`` epochs (Adam, one-cycle, peak 3e-3, as the dense
-    model) on ``distillation_loss(dense, T=4, alpha=0.9)``.
+    model) on ``distillation_loss(dense, T=4, alpha=0.9)``. With ``--from-method M`` each
+    target starts from ``M``'s checkpoint at that target instead of the dense model (e.g. a
+    width-pruning stage after a mode-pruning stage); the teacher is still the dense model.
     """
     from spectral_sparse.prune import distillation_loss, prune_channels
 
@@ -208,9 +219,16 @@ def phase_distill(args: argparse.Namespace, train: tuple, test: tuple) -> list[d
     rows = []
     total = sum(len(layer.modes) for layer in teacher.spectral)
     for target in sorted(args.amounts):
-        model = copy.deepcopy(teacher)
-        amount = math.ceil(target * total - 1e-9) / total  # remove at least `target` (prune_modes rounds half up)
-        prune_modes(model, amount, criterion="energy", scope="global", data=batches, loss_fn=F.cross_entropy)
+        if args.from_method:  # a second stage: start from that method's model at this target
+            model, meta = load_checkpoint(_ckpt(args, args.from_method, target))
+            done = int(meta.get("epochs", DENSE["epochs"]))
+        else:
+            model, done = copy.deepcopy(teacher), DENSE["epochs"]
+        kept = sum(len(layer.modes) for layer in model.spectral)
+        n_remove = kept - (total - math.ceil(target * total - 1e-9))  # remove at least `target` of the original
+        if n_remove > 0:
+            amount = n_remove / kept
+            prune_modes(model, amount, criterion="energy", scope="global", data=batches, loss_fn=F.cross_entropy)
         if args.width_amount:
             prune_channels(model, args.width_amount, criterion="energy", data=batches)
         kd = distillation_loss(teacher, DISTILL["temperature"], DISTILL["alpha"])
@@ -224,9 +242,9 @@ def phase_distill(args: argparse.Namespace, train: tuple, test: tuple) -> list[d
             loss_fn=kd,
             progress=False,
         )
-        save_checkpoint(_ckpt(args, name, target), model, method=name, target=target)
+        save_checkpoint(_ckpt(args, name, target), model, method=name, target=target, epochs=done + epochs)
         extra = {
-            "epochs": DENSE["epochs"] + epochs,
+            "epochs": done + epochs,
             "train_seconds": round(h["train_seconds"], 1),
             "width": model.config["width"],
         }
