@@ -308,6 +308,7 @@ MODEL_ORDER = (
     "pruned90-adv-long",
     "pruned90-energy",
     "pruned90-adv-energy",
+    "pruned90-adv-distill",
 )
 
 
