@@ -77,7 +77,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 #: steps between lam updates of the sparsity controller
 BREGMAN: dict[str, dict[str, Any]] = {
     "adabreg": {"start": "scratch", "lr": 1e-3, "lam": 0.1, "interval": 10},
-    "linbreg": {"start": "dense", "lr": 0.05, "momentum": 0.9, "lam": 0.1, "interval": 10},
+    "linbreg": {"start": "dense", "lr": 0.01, "momentum": 0.9, "lam": 0.1, "interval": 10},
 }
 PHASES = ("dense", "prune", "bregman", "small", "distill", "latency", "report")
 #: distillation retraining after one-shot pruning (Hinton et al. 2015's usual temperature and weight)
@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--from-method", default=None, help="distill phase: start from this method's checkpoints (a second stage)"
     )
+    p.add_argument("--distill", action="store_true", help="bregman phase: train on distillation_loss(dense)")
     p.add_argument("--distill-epochs", type=int, default=DISTILL["epochs"], help="distill phase: retraining epochs")
     p.add_argument("--small-radii", type=float, nargs="+", default=[2.5, 1.5], help="radii of the small-dense baseline")
     p.add_argument("--threads", type=int, default=1)
@@ -198,6 +199,10 @@ def phase_prune(args: argparse.Namespace, train: tuple, test: tuple) -> list[dic
     return rows
 
 
+def _kd_args() -> dict[str, float]:
+    return {"temperature": DISTILL["temperature"], "alpha": DISTILL["alpha"]}
+
+
 def phase_distill(args: argparse.Namespace, train: tuple, test: tuple) -> list[dict[str, Any]]:
     """One-shot pruning of the dense model to each amount, then retraining with distillation from it.
 
@@ -231,7 +236,7 @@ def phase_distill(args: argparse.Namespace, train: tuple, test: tuple) -> list[d
             prune_modes(model, amount, criterion="energy", scope="global", data=batches, loss_fn=F.cross_entropy)
         if args.width_amount:
             prune_channels(model, args.width_amount, criterion="energy", data=batches)
-        kd = distillation_loss(teacher, DISTILL["temperature"], DISTILL["alpha"])
+        kd = distillation_loss(teacher, **_kd_args())
         h = train_classifier(
             model,
             *train,
@@ -272,9 +277,13 @@ def phase_bregman(args: argparse.Namespace, train: tuple, test: tuple) -> list[d
     Bregman iteration may switch modes back on).
     """
     from spectral_sparse import optim
+    from spectral_sparse.prune import distillation_loss
 
     rows = []
     amounts = sorted(args.amounts)
+    kd = None
+    if args.distill:  # train on the dense model's soft predictions instead of the labels alone
+        kd = distillation_loss(load_checkpoint(_ckpt(args, "dense", 0.0))[0].eval(), **_kd_args())
     stage_epochs = 1 if args.quick else args.stage_epochs
     for method in args.methods:
         cfg = BREGMAN[method]
@@ -304,17 +313,18 @@ def phase_bregman(args: argparse.Namespace, train: tuple, test: tuple) -> list[d
                 callback=lambda step, c=ctl: c.step(),
                 seed=args.seed + stage + 1,
                 progress=False,
+                loss_fn=kd,
             )
             seconds += h["train_seconds"]
             small = _compacted(model)
-            save_checkpoint(_ckpt(args, method, target), small, method=method, target=target)
+            save_checkpoint(_ckpt(args, method + args.tag, target), small, method=method + args.tag, target=target)
             extra = {
                 "epochs": stage_epochs * (stage + 1) + (DENSE["epochs"] if cfg["start"] == "dense" else 0),
                 "train_seconds": round(seconds, 1),
                 "final_lam": float(opt.param_groups[0]["lam"]),
                 "start": cfg["start"],
             }
-            rows.append(_record(small, test, method, target, extra))
+            rows.append(_record(small, test, method + args.tag, target, extra))
             print(rows[-1], flush=True)
     return rows
 
@@ -371,6 +381,32 @@ def _merge(path: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows.sort(key=lambda r: (r["method"] != "dense", r["method"], float(r["target_removed"])))
     _write_rows(rows, path)
     return rows
+
+
+def table(path: Path) -> str:
+    """The CSV as the markdown table of ``docs/sparsity.md``."""
+    rows = _read_rows(path)
+    head = (
+        "| method | width | modes kept (of 396) | removed | acc 14 | acc 28 | acc 56 | parameters "
+        "| spectral MFLOP / sample | latency b256 (ms) | vs dense | latency b1 (ms) | vs dense |"
+    )
+    lines = [head, "|" + "---|" * 13]
+    for r in rows:
+        name = r["method"] + (f" (r {float(r['radius']):g})" if r.get("radius") else "")
+        lat = [r.get(k) or "" for k in ("latency_ms_b256", "latency_ratio_b256", "latency_ms_b1", "latency_ratio_b1")]
+        lat = [f"{float(v):.{d}f}" if v else "" for v, d in zip(lat, (1, 2, 2, 2))]
+        cells = [
+            name,
+            r.get("width") or "32",
+            r["modes_kept"],
+            f"{100 * float(r['removed']):.1f}%",
+            *(f"{100 * float(r[f'acc_{k}']):.2f}" for k in EVAL_RESOLUTIONS),
+            f"{int(r['parameters']):,}",
+            f"{float(r['spectral_mflops_per_sample']):.2f}",
+            *lat,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def plot(path: Path, png: Path) -> None:
@@ -445,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             _write_rows(rows, args.out)
         elif phase == "report":
             plot(args.out, ROOT / "docs" / "img" / ("sparsity_quick.png" if args.quick else "sparsity_mnist.png"))
+            print(table(args.out))
     meta["seconds"] = round(time.perf_counter() - t0, 1)
     with open(args.out.with_suffix(f".{args.phase}.json"), "w") as f:
         json.dump(meta, f, indent=1)
