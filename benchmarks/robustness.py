@@ -19,6 +19,9 @@ Models (all trained here at 28x28 unless stated):
 * ``dense-adv``: ``dense`` fine-tuned with multi-resolution PGD adversarial training
   (``spectral_sparse.attacks.adversarial_train``, a grid from ``--adv-resolutions`` per batch);
 * ``pruned90-adv``: ``dense-adv`` pruned the same way, then ``--prune-epochs`` epochs of adversarial training.
+* ``bregman90`` / ``bregman90-adv``: ``dense`` / ``dense-adv`` trained ``--bregman-epochs`` epochs with
+  ``LinBreg`` (momentum 0.9, ``--bregman-lr``, mode-group regularizer, ``lam`` steered by a
+  ``SparsityController`` to 90% of the modes at zero; clean / the same adversarial training), then compacted.
 
 With ``--distill`` the pruned models are retrained on ``spectral_sparse.prune.distillation_loss``
 (T = 4, alpha = 0.9) from the model they were pruned from (``dense`` / ``dense-adv``, evaluated on the
@@ -128,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="retrain pruned models with distillation_loss (T=4, alpha=0.9) from the model they were pruned from",
     )
+    p.add_argument("--bregman-epochs", type=int, default=8, help="LinBreg epochs of the bregman90 models")
+    p.add_argument("--bregman-lr", type=float, default=0.01)
     p.add_argument("--prune-adv-epochs", type=int, default=None, help="adversarial epochs after pruning")
     p.add_argument("--tag", default="", help="appended to the model names in the results")
     p.add_argument("--adv-steps", type=int, default=5)
@@ -177,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         h = train_classifier(m, x, y, epochs=args.epochs, seed=args.seed, progress=False)
         return m, {"train_seconds": h["train_seconds"], "parameters": h["parameters"]}
 
-    def adv(m: torch.nn.Module, epochs: int, seed: int, lr: float, teacher: Any = None) -> dict[str, Any]:
+    def adv(
+        m: torch.nn.Module, epochs: int, seed: int, lr: float, teacher: Any = None, sparse: Any = None
+    ) -> dict[str, Any]:
+        opt, ctl = sparse if sparse is not None else (None, None)
         h = adversarial_train(
             m,
             x,
@@ -190,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=seed,
             progress=False,
             loss_fn=None if teacher is None else distillation_loss(teacher),
+            optimizer=opt,
+            callback=None if ctl is None else (lambda step: ctl.step()),
         )
         return {"adv_seconds": h["train_seconds"], "adv_loss": h["loss"], "adv_accuracy": h["adv_accuracy"]}
 
@@ -215,19 +225,54 @@ def main(argv: list[str] | None = None) -> int:
         teacher = models["dense-adv"][0] if args.distill else None
         return m, {**info, **adv(m, epochs, args.seed + 3, args.prune_lr, teacher), "parameters": count_parameters(m)}
 
+    def linbreg(m: torch.nn.Module) -> tuple[Any, Any]:
+        """LinBreg on ``m`` (mode groups) with a controller steering 90% of the modes to zero."""
+        from spectral_sparse import optim
+
+        opt = optim.make_optimizer("linbreg", m, lr=args.bregman_lr, lam=0.1, reg="mode", momentum=0.9)
+        return opt, optim.SparsityController(opt, 0.9, measure=lambda: optim.mode_sparsity(m), interval=10)
+
+    def compacted(m: torch.nn.Module) -> dict[str, Any]:
+        for layer in m.spectral:
+            layer.compact()
+        kept = sum(len(layer.modes) for layer in m.spectral)
+        return {"modes_after": kept, "removed_fraction": 1 - kept / len(m.spectral) / len(m.spectral[0].modes)}
+
+    def build_bregman() -> tuple[torch.nn.Module, dict[str, Any]]:
+        m = copy.deepcopy(models["dense"][0])
+        total = sum(len(layer.modes) for layer in m.spectral)
+        opt, ctl = linbreg(m)
+        kd = distillation_loss(models["dense"][0]) if args.distill else None
+        h = train_classifier(
+            m, x, y, epochs=args.bregman_epochs, optimizer=opt, schedule="constant", lr=args.bregman_lr,
+            callback=lambda step: ctl.step(), loss_fn=kd, seed=args.seed + 4, progress=False,
+        )  # fmt: skip
+        info = {"modes_before": total, **compacted(m), "train_seconds": h["train_seconds"]}
+        return m, {**info, "removed_fraction": 1 - info["modes_after"] / total, "parameters": count_parameters(m)}
+
+    def build_bregman_adv() -> tuple[torch.nn.Module, dict[str, Any]]:
+        m = copy.deepcopy(models["dense-adv"][0])
+        total = sum(len(layer.modes) for layer in m.spectral)
+        teacher = models["dense-adv"][0] if args.distill else None
+        info = adv(m, args.bregman_epochs, args.seed + 5, args.bregman_lr, teacher, linbreg(m))
+        info.update(modes_before=total, **compacted(m))
+        return m, {**info, "removed_fraction": 1 - info["modes_after"] / total, "parameters": count_parameters(m)}
+
     builders = {
         "dense": train_dense,
         "cnn": train_cnn,
         "pruned90": build_pruned,
         "dense-adv": build_dense_adv,
         "pruned90-adv": build_pruned_adv,
+        "bregman90": build_bregman,
+        "bregman90-adv": build_bregman_adv,
         "cnn-resize": lambda: (ResizeFirst(models["cnn"][0]), {"note": "cnn fed resize(x, 28), Fourier"}),
     }
     models: dict[str, tuple[torch.nn.Module, dict[str, Any]]] = {}
-    order = ["dense", "cnn", "pruned90", "dense-adv", "pruned90-adv", "cnn-resize"]
+    order = ["dense", "cnn", "pruned90", "bregman90", "dense-adv", "pruned90-adv", "bregman90-adv", "cnn-resize"]
     needed = set(args.models) | ({"dense"} if set(args.models) - {"cnn", "cnn-resize"} else set())
     needed |= {"cnn"} if "cnn-resize" in args.models else set()
-    needed |= {"dense-adv"} if "pruned90-adv" in args.models else set()
+    needed |= {"dense-adv"} if {"pruned90-adv", "bregman90-adv"} & set(args.models) else set()
     for name in order:
         if name in needed:
             key = (
@@ -235,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                 if "pruned" not in name or args.prune_criterion == "magnitude"
                 else f"{name}-{args.prune_criterion}"
             )
-            key += "-distill" if args.distill and "pruned" in name else ""
+            key += "-distill" if args.distill and ("pruned" in name or "bregman" in name) else ""
             models[name] = cached(args.cache, key, builders[name])
             models[name][0].eval()
 
@@ -309,6 +354,8 @@ MODEL_ORDER = (
     "pruned90-energy",
     "pruned90-adv-energy",
     "pruned90-adv-distill",
+    "bregman90-distill",
+    "bregman90-adv-distill",
 )
 
 

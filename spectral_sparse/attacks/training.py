@@ -46,6 +46,7 @@ def adversarial_train(
     val_labels: Tensor | None = None,
     progress: bool = True,
     loss_fn: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None,
+    callback: Callable[[int], Any] | None = None,
 ) -> dict[str, Any]:
     """Train a classifier on adversarial examples crafted on the fly at one or several resolutions.
 
@@ -89,6 +90,9 @@ def adversarial_train(
         ``loss_fn(logits, labels, inputs)`` in place of cross-entropy (for both
         terms), e.g. :func:`spectral_sparse.prune.distillation_loss` of a robust
         teacher to retrain a pruned model.
+    callback : callable, optional
+        Called as ``callback(step)`` after every optimizer step, e.g. a
+        :class:`~spectral_sparse.optim.SparsityController` steering a Bregman optimizer.
 
     Notes
     -----
@@ -155,4 +159,5 @@ def adversarial_train(
         clean_weight=clean_weight,
         domain=check_domain(domain),
         loss_fn=loss_fn,
+        callback=callback,
     )
