@@ -91,9 +91,13 @@ def test_any_optimizer_including_bregman(setup) -> None:
     m = copy.deepcopy(model)
     before = [p.detach().clone() for p in m.parameters()]
     opt = optim.LinBreg(optim.spectral_groups(m, "mode", lam=1e-3), lr=0.05)
-    h = adversarial_train(m, x, y, lambda mm: PGD(mm, 0.1, steps=1), optimizer=opt, epochs=1, progress=False)
+    steps: list[int] = []
+    h = adversarial_train(
+        m, x, y, lambda mm: PGD(mm, 0.1, steps=1), optimizer=opt, epochs=1, progress=False, callback=steps.append
+    )
     assert h["optimizer"] == "LinBreg" and math.isfinite(h["loss"][0])
     assert any(not torch.equal(a, b) for a, b in zip(before, m.parameters()))
+    assert steps == list(range(1, h["steps"] + 1)) and h["steps"] == 1  # one call per step (64 images, batch 64)
 
 
 def test_bad_arguments(setup) -> None:
