@@ -301,20 +301,26 @@ def plot(preds: dict[str, dict[int, Tensor]], truth: dict[int, Tensor], path: Pa
     plt.close(fig)
 
 
+def setup(args: argparse.Namespace) -> tuple[Tensor, Tensor, dict[int, tuple[Tensor, Tensor]], tuple, int]:
+    """Training pairs, test pairs per resolution, the output normalisation and FNO's spectral parameter count."""
+    from neuralop.models import FNO
+
+    x_train, y_train = load_darcy(args.data_dir, "train", 16)
+    if args.quick:
+        x_train, y_train = x_train[:200], y_train[:200]
+    tests = {res: load_darcy(args.data_dir, "test", res) for res in (16, 32)}
+    norm = (float(y_train.mean()), float(y_train.std()))
+    fno = FNO(n_modes=N_MODES, in_channels=1, out_channels=1, hidden_channels=WIDTH)
+    return x_train, y_train, tests, norm, spectral_stats(fno)[0]
+
+
 def sweep(args: argparse.Namespace) -> int:
     """Error, size and latency against the fraction of modes removed (``--sweep``; writes darcy_sparsity.csv).
 
     The box model (0%) and, for each amount, the same initialisation pruned in one shot
     (energy, global) at 30% of the epochs, the plan selected on validation for 75%.
     """
-    x_train, y_train = load_darcy(args.data_dir, "train", 16)
-    if args.quick:
-        x_train, y_train = x_train[:200], y_train[:200]
-    tests = {res: load_darcy(args.data_dir, "test", res) for res in (16, 32)}
-    norm = (float(y_train.mean()), float(y_train.std()))
-    from neuralop.models import FNO
-
-    fno_spectral = spectral_stats(FNO(n_modes=N_MODES, in_channels=1, out_channels=1, hidden_channels=WIDTH))[0]
+    x_train, y_train, tests, norm, fno_spectral = setup(args)
     models, rows = {}, []
     for amount in [0.0, *args.sweep]:
         plan = Candidate(f"one-shot {amount:g} at 30%", ((0.3, amount),) if amount else ())
@@ -386,14 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         args.epochs, args.repeats, args.n_val = 3, 3, 40
     if args.sweep:
         return sweep(args)
-    x_train, y_train = load_darcy(args.data_dir, "train", 16)
-    if args.quick:
-        x_train, y_train = x_train[:200], y_train[:200]
-    tests = {res: load_darcy(args.data_dir, "test", res) for res in (16, 32)}
-    norm = (float(y_train.mean()), float(y_train.std()))
-    from neuralop.models import FNO
-
-    fno_spectral = spectral_stats(FNO(n_modes=N_MODES, in_channels=1, out_channels=1, hidden_channels=WIDTH))[0]
+    x_train, y_train, tests, norm, fno_spectral = setup(args)
     chosen, selection = select(x_train, y_train, fno_spectral, args)
     print(f"selected on validation: {chosen.label}", flush=True)
     models = make_models(args.seed, args.radius, args.channel_mlp, chosen)
