@@ -6,7 +6,11 @@
    modes at zero.
 2. Prune a further fraction of the remaining modes with a data-aware criterion
    (``energy``), which also compacts the layers so dropped modes cost nothing.
-3. Print the sparsity report (modes, parameters, FLOPs per layer) and the accuracy
+3. Remove half of the hidden channels (``prune_channels``) and retrain the narrower
+   model against the wider one's predictions (``distillation_loss``). On this small
+   model (width 16 -> 8) that costs accuracy: 0.83 -> 0.75 in the full run (seed 0);
+   on the 32-wide MNIST classifier of docs/sparsity.md it costs 0.15 points.
+4. Print the sparsity report (modes, parameters, FLOPs per layer) and the accuracy
    after each stage.
 
 Run: python examples/sparse_training.py [--smoke] [--optimizer linbreg] [--out DIR]
@@ -15,6 +19,7 @@ Run: python examples/sparse_training.py [--smoke] [--optimizer linbreg] [--out D
 from __future__ import annotations
 
 import argparse
+import copy
 from pathlib import Path
 
 import torch
@@ -74,7 +79,19 @@ def main(argv: list[str] | None = None) -> None:
     acc_pruned = accuracy(model, x_test, y_test)
     print(f"pruned {result['removed']} of {result['modes_before']} modes by energy: test accuracy {acc_pruned:.3f}")
 
-    # 3. the report: modes kept, parameters and FLOPs at 28x28, per layer and in total
+    # 3. width pruning: the 1x1 skips, GELUs and transforms cost in proportion to the hidden width,
+    #    which mode pruning leaves alone; remove half of the channels (by activation energy), then
+    #    retrain against the model before this step (distillation: its softened predictions)
+    teacher = copy.deepcopy(model).eval()
+    prune.prune_channels(model, 0.5, criterion="energy", data=batches)
+    ss.training.train_classifier(
+        model, x_train, y_train, epochs=epochs, batch_size=32, progress=False,
+        loss_fn=prune.distillation_loss(teacher, temperature=4.0, alpha=0.9),
+    )  # fmt: skip
+    acc_narrow = accuracy(model, x_test, y_test)
+    print(f"width {teacher.config['width']} -> {model.config['width']}, distilled: test accuracy {acc_narrow:.3f}")
+
+    # 4. the report: modes kept, parameters and FLOPs at 28x28, per layer and in total
     report = prune.sparsity_report(model, (28, 28))
     print(report)
     print(f"modes: {dense_modes} dense -> {report.totals['modes_kept']} kept")
@@ -91,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     ax.axhline(args.target, color="gray", ls="--", label="target")
     ax.set_xlabel("optimizer step")
     ax.set_ylim(0, 1)
-    ax.set_title(f"{args.optimizer}: acc {acc_trained:.2f} trained, {acc_pruned:.2f} pruned")
+    ax.set_title(f"{args.optimizer}: acc {acc_trained:.2f} trained, {acc_pruned:.2f} pruned, {acc_narrow:.2f} narrow")
     ax.legend(fontsize=8)
     path = args.out / "sparse_training.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
