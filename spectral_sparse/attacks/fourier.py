@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..modes import ModeSet, _as_shape
-from .gradient import Domain, _Attack, _clamp, check_batch, check_eps, check_steps, eval_mode, model_dtype
+from .gradient import Domain, _clamp, _IterativeAttack, check_batch, eval_mode, model_dtype
 
 __all__ = ["FOURIER_NORMS", "FourierPGD", "function_norm", "render"]
 
@@ -139,7 +139,7 @@ def function_norm(coefficients: Tensor, modes: ModeSet, norm: str = "l2") -> Ten
     return a.abs().flatten(1).amax(1)
 
 
-class FourierPGD(_Attack):
+class FourierPGD(_IterativeAttack):
     """PGD on the Fourier coefficients of a band-limited perturbation; budget in function space.
 
     The adversarial image is ``clamp(x + render(a, grid of x), domain)``. The
@@ -193,17 +193,8 @@ class FourierPGD(_Attack):
         domain: Domain = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
-        super().__init__(model, eps, domain, targeted)
-        self.steps = check_steps(steps)
-        self.alpha = 2.5 * self.eps / self.steps if alpha is None else check_eps(alpha, "alpha")
-        if self.alpha == 0 and self.eps > 0:
-            raise ValueError("alpha must be > 0 when eps > 0")
-        if norm not in FOURIER_NORMS:
-            raise ValueError(f"norm must be one of {', '.join(map(repr, FOURIER_NORMS))}, got {norm!r}")
+        super().__init__(model, eps, alpha, steps, norm, FOURIER_NORMS, random_start, targeted, domain, seed)
         self.modes = _as_modes(modes)
-        self.norm = norm
-        self.random_start = bool(random_start)
-        self.seed = int(seed)
 
     # ------------------------------------------------------------------ public helpers
     def render(self, coefficients: Tensor, grid: int | Sequence[int]) -> Tensor:

@@ -164,6 +164,34 @@ class _Attack:
         return f"{type(self).__name__}({type(self.model).__name__}, {args})"
 
 
+class _IterativeAttack(_Attack):
+    """Shared checks and attributes of the iterative attacks (:class:`PGD`, ``FourierPGD``)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        alpha: float | None,
+        steps: int,
+        norm: str,
+        norms: tuple[str, ...],
+        random_start: bool,
+        targeted: bool,
+        domain: Domain,
+        seed: int,
+    ) -> None:
+        super().__init__(model, eps, domain, targeted)
+        self.steps = check_steps(steps)
+        self.alpha = 2.5 * self.eps / self.steps if alpha is None else check_eps(alpha, "alpha")
+        if self.alpha == 0 and self.eps > 0:
+            raise ValueError("alpha must be > 0 when eps > 0")
+        if norm not in norms:
+            raise ValueError(f"norm must be one of {', '.join(map(repr, norms))}, got {norm!r}")
+        self.norm = norm
+        self.random_start = bool(random_start)
+        self.seed = int(seed)
+
+
 class FGSM(_Attack):
     """Fast gradient sign method: one L-inf step ``x + eps * sign(grad)``, clamped to ``domain``.
 
@@ -198,7 +226,7 @@ class FGSM(_Attack):
         return _clamp(x + self.eps * grad.sign(), self.domain)
 
 
-class PGD(_Attack):
+class PGD(_IterativeAttack):
     """Projected gradient descent (Madry et al.) with an L-inf or L2 budget in pixel space.
 
     Each of ``steps`` iterations takes an ascent step of size ``alpha``
@@ -250,16 +278,7 @@ class PGD(_Attack):
         domain: Domain = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
-        super().__init__(model, eps, domain, targeted)
-        self.steps = check_steps(steps)
-        self.alpha = 2.5 * self.eps / self.steps if alpha is None else check_eps(alpha, "alpha")
-        if self.alpha == 0 and self.eps > 0:
-            raise ValueError("alpha must be > 0 when eps > 0")
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {', '.join(map(repr, NORMS))}, got {norm!r}")
-        self.norm = norm
-        self.random_start = bool(random_start)
-        self.seed = int(seed)
+        super().__init__(model, eps, alpha, steps, norm, NORMS, random_start, targeted, domain, seed)
 
     def _project(self, delta: Tensor) -> Tensor:
         if self.norm == "linf":
