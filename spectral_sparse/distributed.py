@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -32,6 +34,7 @@ __all__ = [
     "init_from_env",
     "is_initialized",
     "is_main",
+    "launched",
     "local_device",
     "rank",
     "same_on_all_ranks",
@@ -156,6 +159,26 @@ def cleanup() -> None:
     if is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+
+
+@contextmanager
+def launched(device: str | torch.device | None = None) -> Iterator[bool]:
+    """:func:`init_from_env` on entry and, if that started the group, :func:`cleanup` on exit.
+
+    Yields whether a process group was started (``False`` outside torchrun).
+
+    Examples
+    --------
+    >>> with launched() as started:   # not under torchrun: nothing to start
+    ...     started
+    False
+    """
+    started = init_from_env(device=device)
+    try:
+        yield started
+    finally:
+        if started:
+            cleanup()
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from .data.transforms import resize
 from .inference import predict
 
-__all__ = ["EVAL_MODES", "evaluate_resolutions", "resolution_name"]
+__all__ = ["EVAL_MODES", "check_labeled_images", "evaluate_resolutions", "resolution_name"]
 
 #: The ways :func:`evaluate_resolutions` feeds a test grid to the model.
 EVAL_MODES = ("raw", "resize-first")
@@ -51,6 +51,22 @@ def _progress(iterable: Iterable, enabled: bool, **kwargs: Any) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(iterable, disable=not enabled, dynamic_ncols=True, leave=False, **kwargs)
+
+
+def check_labeled_images(images: Tensor, labels: Tensor) -> None:
+    """ValueError unless ``images`` is a non-empty ``(n, C, H, W)`` tensor and ``labels`` has shape ``(n,)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> check_labeled_images(torch.zeros(2, 1, 4, 4), torch.zeros(2, dtype=torch.long))
+    """
+    if not isinstance(images, Tensor) or images.ndim != 4:
+        raise ValueError(f"images must be a tensor (n, C, H, W), got {getattr(images, 'shape', type(images))}")
+    if not isinstance(labels, Tensor) or labels.shape != (images.shape[0],):
+        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(getattr(labels, 'shape', ()))}")
+    if len(images) == 0:
+        raise ValueError("images is empty")
 
 
 def evaluate_resolutions(

@@ -27,7 +27,15 @@ from torch import Tensor, nn
 
 from . import distributed as dist
 from .data.transforms import resize
-from .evaluation import EVAL_MODES, Resolution, _grid, _progress, evaluate_resolutions, resolution_name
+from .evaluation import (
+    EVAL_MODES,
+    Resolution,
+    _grid,
+    _progress,
+    check_labeled_images,
+    evaluate_resolutions,
+    resolution_name,
+)
 from .models.classifier import count_parameters
 
 __all__ = ["EVAL_MODES", "evaluate_resolutions", "resolution_name", "train_classifier"]
@@ -207,12 +215,7 @@ def train_classifier(
     >>> len(h["loss"]), sum(h["batches_per_resolution"].values())
     (1, 2)
     """
-    if not isinstance(images, Tensor) or images.ndim != 4:
-        raise ValueError(f"images must be a tensor (n, C, H, W), got {getattr(images, 'shape', type(images))}")
-    if not isinstance(labels, Tensor) or labels.shape != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(getattr(labels, 'shape', ()))}")
-    if len(images) == 0:
-        raise ValueError("images is empty")
+    check_labeled_images(images, labels)
     if resolutions is None:
         resolutions = [tuple(images.shape[-2:])]
     grids = [_grid(r, "resolutions entry") for r in resolutions]

@@ -13,21 +13,13 @@ import torch
 from torch import Tensor, nn
 
 from ..data.transforms import resize
+from ..evaluation import check_labeled_images
 from .gradient import Domain, check_domain, eval_mode, model_dtype
 from .transfer import transfer
 
 __all__ = ["accuracy", "robust_accuracy", "robustness_matrix"]
 
 Attack = Callable[[Tensor, Tensor], Tensor]
-
-
-def _check_set(images: Tensor, labels: Tensor) -> None:
-    if not isinstance(images, Tensor) or images.ndim != 4:
-        raise ValueError(f"images must be a tensor (n, C, H, W), got {getattr(images, 'shape', type(images))}")
-    if not isinstance(labels, Tensor) or labels.shape != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(getattr(labels, 'shape', ()))}")
-    if len(images) == 0:
-        raise ValueError("images is empty")
 
 
 def _check_batch_size(batch_size: int) -> None:
@@ -70,7 +62,7 @@ def accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int =
     >>> 0.0 <= accuracy(model, torch.rand(5, 1, 2, 2), torch.zeros(5, dtype=torch.long)) <= 1.0
     True
     """
-    _check_set(images, labels)
+    check_labeled_images(images, labels)
     _check_batch_size(batch_size)
     return float((_predict(model, images, batch_size) == labels.cpu()).float().mean())
 
@@ -103,7 +95,7 @@ def robust_accuracy(
     >>> robust_accuracy(model, x, y, PGD(model, eps=0.5, steps=5)) <= accuracy(model, x, y)
     True
     """
-    _check_set(images, labels)
+    check_labeled_images(images, labels)
     _check_batch_size(batch_size)
     adv = _attack_all(attack, images, labels, batch_size, progress, "attack")
     return accuracy(model, adv, labels, batch_size)
@@ -177,7 +169,7 @@ def robustness_matrix(
     >>> out["matrix"].shape, [(r["source"], r["target"]) for r in out["rows"]][:2]
     (torch.Size([2, 2]), [(8, 12), (8, 16)])
     """
-    _check_set(images, labels)
+    check_labeled_images(images, labels)
     _check_batch_size(batch_size)
     domain = check_domain(domain)
     transfer_method = method if transfer_method is None else transfer_method

@@ -120,12 +120,8 @@ def run(args: argparse.Namespace) -> int:
     under a process group); every rank scores the same weights on the same batches, so the pruned
     mode sets agree, which is checked bit for bit before rank 0 alone evaluates and writes.
     """
-    started = dist.init_from_env(device=args.device)
-    try:
+    with dist.launched(args.device):
         return _run(args)
-    finally:
-        if started:
-            dist.cleanup()
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -318,8 +319,7 @@ def _evaluate(args: argparse.Namespace, env: dict[str, Any]) -> int:
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the action; ``train`` under torchrun starts (and at the end destroys) the process group."""
     t0 = time.perf_counter()
-    started = args.action == "train" and dist.init_from_env(device=args.device)
-    try:
+    with dist.launched(args.device) if args.action == "train" else nullcontext():
         if args.action == "train":
             args.device = dist.local_device(args.device)
         env = prepare_run(args)
@@ -327,6 +327,3 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_progress and dist.is_main():
             print(f"({time.perf_counter() - t0:.1f} s)")
         return code
-    finally:
-        if started:
-            dist.cleanup()

@@ -285,12 +285,8 @@ def run(args: argparse.Namespace) -> int:
 
     Under torchrun, starts (and at the end destroys) the process group; only rank 0 prints and writes.
     """
-    started = dist.init_from_env(device=args.device)
-    try:
+    with dist.launched(args.device):
         return _run(args)
-    finally:
-        if started:
-            dist.cleanup()
 
 
 def _resume(args: argparse.Namespace, num_classes: int) -> tuple[torch.nn.Module, dict[str, Any]]:
