@@ -18,7 +18,9 @@ Models (all trained here at 28x28 unless stated):
 * ``cnn-resize``: the same CNN behind a differentiable Fourier resize to 28x28 (the resize-first baseline);
 * ``dense-adv``: ``dense`` fine-tuned with multi-resolution PGD adversarial training
   (``spectral_sparse.attacks.adversarial_train``, a grid from ``--adv-resolutions`` per batch);
-* ``pruned90-adv``: ``dense-adv`` pruned the same way, then ``--prune-epochs`` epochs of adversarial training.
+* ``pruned90-adv``: ``dense-adv`` pruned the same way, then ``--prune-epochs`` (or ``--prune-adv-epochs``)
+  epochs of adversarial training; with ``--prune-stages 0.5 0.75 0.9`` gradually (one adversarial
+  epoch after each stage before the last).
 * ``bregman90`` / ``bregman90-adv``: ``dense`` / ``dense-adv`` trained ``--bregman-epochs`` epochs with
   ``LinBreg`` (momentum 0.9, ``--bregman-lr``, mode-group regularizer, ``lam`` steered by a
   ``SparsityController`` to 90% of the modes at zero; clean / the same adversarial training), then compacted.
@@ -73,11 +75,20 @@ RESULTS = ROOT / "benchmarks" / "results"
 IMG = ROOT / "docs" / "img"
 
 
-def prune90(model: torch.nn.Module, criterion: str = "magnitude", data: Any = None) -> dict[str, Any]:
-    """Remove 90% of the modes in place (global scope) with ``spectral_sparse.prune.prune_modes``."""
+def prune90(
+    model: torch.nn.Module, criterion: str = "magnitude", data: Any = None, target: float = 0.9, total: int = 0
+) -> dict[str, Any]:
+    """Prune in place (global, ``spectral_sparse.prune.prune_modes``) until ``target`` of ``total`` modes are gone.
+
+    ``total`` is the number of modes of the unpruned model (0: the model's current count), so a
+    stage of gradual pruning can name the cumulative fraction removed.
+    """
     from spectral_sparse.prune import prune_modes
 
-    info = prune_modes(model, 0.9, criterion=criterion, scope="global", data=data)
+    kept = sum(len(layer.modes) for layer in model.spectral)
+    total = total or kept
+    amount = 1.0 - (1.0 - target) * total / kept  # of the modes kept now
+    info = prune_modes(model, amount, criterion=criterion, scope="global", data=data)
     return {k: info[k] for k in ("modes_before", "modes_after", "removed")}
 
 
@@ -134,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bregman-epochs", type=int, default=8, help="LinBreg epochs of the bregman90 models")
     p.add_argument("--bregman-lr", type=float, default=0.01)
     p.add_argument("--prune-adv-epochs", type=int, default=None, help="adversarial epochs after pruning")
+    p.add_argument(
+        "--prune-stages",
+        type=float,
+        nargs="+",
+        default=[0.9],
+        help="pruned90-adv: cumulative fractions of the modes removed, one adversarial epoch after each "
+        "stage but the last (gradual pruning; must end at 0.9)",
+    )
     p.add_argument("--tag", default="", help="appended to the model names in the results")
     p.add_argument("--adv-steps", type=int, default=5)
     p.add_argument("--adv-resolutions", type=int, nargs="+", default=[14, 28, 56])
@@ -153,7 +172,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--replot", action="store_true", help="only redraw docs/img/robustness_{matrix,corruptions}.png from all CSVs"
     )
+    p.add_argument(
+        "--report",
+        nargs="+",
+        metavar="MODEL",
+        help="only print markdown tables (summary, and each model minus the first under each attack) from the CSVs",
+    )
     args = p.parse_args(argv)
+    if args.report:
+        report(args.report)
+        return 0
+    stages = args.prune_stages
+    if stages[-1] != 0.9 or any(not 0 <= a < b for a, b in zip([0.0, *stages], stages)):
+        p.error(f"--prune-stages must increase from above 0 and end at 0.9, got {stages}")
     if args.replot:
         replot()
         return 0
@@ -220,10 +251,17 @@ def main(argv: list[str] | None = None) -> int:
 
     def build_pruned_adv() -> tuple[torch.nn.Module, dict[str, Any]]:
         m = copy.deepcopy(models["dense-adv"][0])
-        info = prune90(m, args.prune_criterion, score_batches)
-        epochs = args.prune_adv_epochs or args.prune_epochs
+        total = sum(len(layer.modes) for layer in m.spectral)
         teacher = models["dense-adv"][0] if args.distill else None
-        return m, {**info, **adv(m, epochs, args.seed + 3, args.prune_lr, teacher), "parameters": count_parameters(m)}
+        stages = []
+        for i, target in enumerate(args.prune_stages[:-1]):  # gradual: prune, one adversarial epoch, repeat
+            info = prune90(m, args.prune_criterion, score_batches, target, total)
+            stages.append({**info, **adv(m, 1, args.seed + 10 + i, args.prune_lr, teacher)})
+        info = prune90(m, args.prune_criterion, score_batches, args.prune_stages[-1], total)
+        info.update(modes_before=total, removed=total - info["modes_after"])
+        epochs = args.prune_adv_epochs or args.prune_epochs
+        info.update(adv(m, epochs, args.seed + 3, args.prune_lr, teacher), parameters=count_parameters(m))
+        return m, {**info, **({"stages": stages} if stages else {})}
 
     def linbreg(m: torch.nn.Module) -> tuple[Any, Any]:
         """LinBreg on ``m`` (mode groups) with a controller steering 90% of the modes to zero."""
@@ -281,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                 else f"{name}-{args.prune_criterion}"
             )
             key += "-distill" if args.distill and ("pruned" in name or "bregman" in name) else ""
+            if name == "pruned90-adv" and len(args.prune_stages) > 1:
+                key += "-stages" + "-".join(f"{a:g}" for a in args.prune_stages)
             models[name] = cached(args.cache, key, builders[name])
             models[name][0].eval()
 
@@ -359,17 +399,55 @@ MODEL_ORDER = (
 )
 
 
-def replot() -> None:
-    """Combined figures from every ``robustness_matrix_*.csv`` / ``robustness_corruptions_*.csv`` (not ``_quick``)."""
-    IMG.mkdir(parents=True, exist_ok=True)
+def _matrices() -> dict[tuple[str, str], list[dict[str, str]]]:
+    """``{(model, attack): rows}`` from every ``robustness_matrix_*.csv`` except ``_quick``."""
     matrix: dict[tuple[str, str], list[dict[str, str]]] = {}
-    corruptions: list[dict[str, Any]] = []
     for path in sorted(RESULTS.glob("robustness_matrix_*.csv")):
         if path.stem.endswith("_quick"):
             continue
         with path.open() as f:
             for r in csv.DictReader(f):
                 matrix.setdefault((r["model"], r["attack"]), []).append(r)
+    return matrix
+
+
+def report(models: list[str]) -> None:
+    """Markdown: per model and attack clean / robust min, mean, max (%), and the cell-wise gap to ``models[0]``."""
+    matrix = _matrices()
+    missing = [m for m in models if not any(k[0] == m for k in matrix)]
+    if missing:
+        raise SystemExit(f"no results for {missing} in {RESULTS}/robustness_matrix_*.csv")
+    print("| model | attack | n | clean (per grid) | robust min | robust mean | robust max | diagonal |")
+    print("|---|---|---:|---|---:|---:|---:|---|")
+    for model, attack in [(m, a) for m in models for a in ("PGD", "FourierPGD") if (m, a) in matrix]:
+        rows = matrix[(model, attack)]
+        rob = [100 * float(r["robust_accuracy"]) for r in rows]
+        clean = [100 * float(r["clean_accuracy"]) for r in rows]
+        diag = " / ".join(f"{100 * float(r['robust_accuracy']):.1f}" for r in rows if r["source"] == r["target"])
+        print(
+            f"| {model} | {attack} | {rows[0]['n']} | {min(clean):.1f}-{max(clean):.1f} | {min(rob):.1f} "
+            f"| {sum(rob) / len(rob):.1f} | {max(rob):.1f} | {diag} |"
+        )
+    ref = models[0]
+    for model in models[1:]:
+        for attack in ("PGD", "FourierPGD"):
+            a, b = matrix.get((model, attack)), matrix.get((ref, attack))
+            if not a or not b:
+                continue
+            base = {(r["source"], r["target"]): float(r["robust_accuracy"]) for r in b}
+            gaps = [100 * (float(r["robust_accuracy"]) - base[(r["source"], r["target"])]) for r in a]
+            worst = 100 * (min(float(r["robust_accuracy"]) for r in a) - min(base.values()))
+            print(
+                f"\n{model} minus {ref}, {attack} (points): per cell {min(gaps):+.1f} .. {max(gaps):+.1f}, "
+                f"mean {sum(gaps) / len(gaps):+.1f}, minimum of the matrix {worst:+.1f}"
+            )
+
+
+def replot() -> None:
+    """Combined figures from every ``robustness_matrix_*.csv`` / ``robustness_corruptions_*.csv`` (not ``_quick``)."""
+    IMG.mkdir(parents=True, exist_ok=True)
+    matrix = _matrices()
+    corruptions: list[dict[str, Any]] = []
     for path in sorted(RESULTS.glob("robustness_corruptions_*.csv")):
         if path.stem.endswith("_quick"):
             continue
