@@ -36,7 +36,8 @@ the nine of ``spectral_sparse.attacks.corruptions`` at five severities, at 28x28
 
 Writes ``benchmarks/results/robustness_matrix{suffix}.csv``, ``robustness_corruptions{suffix}.csv`` and
 ``robustness_mnist{suffix}.json``, then redraws ``docs/img/robustness_matrix.png`` and
-``docs/img/robustness_corruptions.png`` from every run's CSVs (not for ``--quick``).
+``docs/img/robustness_corruptions.png`` from the CSVs of every run whose suffix contains ``_w32`` (the
+main protocol), and ``*_w16.png`` from the others (the reduced protocol); not for ``--quick``.
 Trained models are cached in ``--cache`` so an interrupted run resumes.
 """
 
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--suffix", default="", help="appended to the result file names")
     p.add_argument("--quick", action="store_true", help="tiny smoke run (results go to *_quick files)")
     p.add_argument(
-        "--replot", action="store_true", help="only redraw docs/img/robustness_{matrix,corruptions}.png from all CSVs"
+        "--replot", action="store_true", help="only redraw docs/img/robustness_{matrix,corruptions}{,_w16}.png"
     )
     p.add_argument(
         "--report",
@@ -381,30 +382,47 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-#: Panel order of the combined figures.
+#: Panel order of the combined figures (suffixes such as ``-w32`` are ignored for the order).
 MODEL_ORDER = (
     "dense",
     "pruned90",
     "pruned90-short",
+    "bregman90",
     "cnn",
     "cnn-resize",
     "dense-adv",
     "pruned90-adv",
     "pruned90-adv-long",
+    "pruned90-adv-gradual",
     "pruned90-energy",
     "pruned90-adv-energy",
     "pruned90-adv-distill",
     "bregman90-distill",
+    "bregman90-adv",
     "bregman90-adv-distill",
 )
 
+#: Figure sets: (file-name part of the result CSVs, figure suffix). The width-32 runs (``*_w32*``) are
+#: the main protocol; the others are the earlier reduced one (width 16, 100 attacked images).
+FIGURES = (("_w32", ""), ("", "_w16"))
 
-def _matrices() -> dict[tuple[str, str], list[dict[str, str]]]:
-    """``{(model, attack): rows}`` from every ``robustness_matrix_*.csv`` except ``_quick``."""
+
+def _rank(model: str) -> int:
+    base = model.replace("-w32", "").replace("-n500", "")
+    return MODEL_ORDER.index(base) if base in MODEL_ORDER else len(MODEL_ORDER)
+
+
+def _csvs(kind: str, main: bool) -> list[Path]:
+    """Result CSVs of one kind (``matrix`` / ``corruptions``) of the main or the reduced protocol, not ``_quick``."""
+    paths = sorted(RESULTS.glob(f"robustness_{kind}_*.csv"))
+    return [q for q in paths if not q.stem.endswith("_quick") and (FIGURES[0][0] in q.stem) == main]
+
+
+def _matrices(main: bool | None = None) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """``{(model, attack): rows}`` from the matrix CSVs (``main``: only those of one protocol; None: all)."""
+    paths = _csvs("matrix", True) + _csvs("matrix", False) if main is None else _csvs("matrix", main)
     matrix: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for path in sorted(RESULTS.glob("robustness_matrix_*.csv")):
-        if path.stem.endswith("_quick"):
-            continue
+    for path in paths:
         with path.open() as f:
             for r in csv.DictReader(f):
                 matrix.setdefault((r["model"], r["attack"]), []).append(r)
@@ -444,32 +462,31 @@ def report(models: list[str]) -> None:
 
 
 def replot() -> None:
-    """Combined figures from every ``robustness_matrix_*.csv`` / ``robustness_corruptions_*.csv`` (not ``_quick``)."""
+    """The combined figures of each protocol from its CSVs: ``docs/img/robustness_{matrix,corruptions}{,_w16}.png``."""
     IMG.mkdir(parents=True, exist_ok=True)
-    matrix = _matrices()
-    corruptions: list[dict[str, Any]] = []
-    for path in sorted(RESULTS.glob("robustness_corruptions_*.csv")):
-        if path.stem.endswith("_quick"):
-            continue
-        with path.open() as f:
-            corruptions += [{**r, "accuracy": float(r["accuracy"])} for r in csv.DictReader(f)]
-    panels = []
-    for model in sorted({m for m, _ in matrix}, key=lambda m: MODEL_ORDER.index(m) if m in MODEL_ORDER else 99):
-        for attack in ("PGD", "FourierPGD"):
-            rows = matrix.get((model, attack))
-            if not rows:
-                continue
-            sources = list(dict.fromkeys(int(r["source"]) for r in rows))
-            targets = list(dict.fromkeys(int(r["target"]) for r in rows))
-            m = torch.zeros(len(sources), len(targets), dtype=torch.float64)
-            for r in rows:
-                m[sources.index(int(r["source"])), targets.index(int(r["target"]))] = float(r["robust_accuracy"])
-            panels.append((f"{model} / {attack}", {"matrix": m, "sources": sources, "targets": targets}))
     title = "MNIST robust accuracy (%); rows: crafted at, columns: evaluated at"
-    plot_matrices(panels, IMG / "robustness_matrix.png", title, ncols=2)
-    order = [m for m in MODEL_ORDER if any(r["model"] == m for r in corruptions)]
-    plot_corruptions([r for m in order for r in corruptions if r["model"] == m], IMG / "robustness_corruptions.png")
-    print(f"wrote {IMG / 'robustness_matrix.png'} ({len(panels)} panels) and {IMG / 'robustness_corruptions.png'}")
+    for main, (_, fig) in zip((True, False), FIGURES):
+        matrix = _matrices(main)
+        panels = []
+        for model in sorted({m for m, _ in matrix}, key=_rank):
+            for attack in ("PGD", "FourierPGD"):
+                rows = matrix.get((model, attack))
+                if not rows:
+                    continue
+                sources = list(dict.fromkeys(int(r["source"]) for r in rows))
+                targets = list(dict.fromkeys(int(r["target"]) for r in rows))
+                m = torch.zeros(len(sources), len(targets), dtype=torch.float64)
+                for r in rows:
+                    m[sources.index(int(r["source"])), targets.index(int(r["target"]))] = float(r["robust_accuracy"])
+                panels.append((f"{model} / {attack}", {"matrix": m, "sources": sources, "targets": targets}))
+        plot_matrices(panels, IMG / f"robustness_matrix{fig}.png", title, ncols=2)
+        corruptions: list[dict[str, Any]] = []
+        for path in _csvs("corruptions", main):
+            with path.open() as f:
+                corruptions += [{**r, "accuracy": float(r["accuracy"])} for r in csv.DictReader(f)]
+        corruptions.sort(key=lambda r: _rank(r["model"]))  # stable: the models in panel order
+        plot_corruptions(corruptions, IMG / f"robustness_corruptions{fig}.png")
+        print(f"wrote {IMG}/robustness_{{matrix,corruptions}}{fig}.png ({len(panels)} matrix panels)")
 
 
 def plot_corruptions(rows: list[dict[str, Any]], path: Path) -> None:
@@ -481,18 +498,19 @@ def plot_corruptions(rows: list[dict[str, Any]], path: Path) -> None:
 
     models = list(dict.fromkeys(r["model"] for r in rows))
     names = list(dict.fromkeys(r["corruption"] for r in rows))
-    fig, ax = plt.subplots(figsize=(11, 4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(12, 4.5 + 0.25 * ((len(models) + 3) // 4)), constrained_layout=True)
     width = 0.8 / len(models)
+    colors = plt.get_cmap("tab20" if len(models) > 10 else "tab10").colors
     for i, m in enumerate(models):
         vals = []
         for c in names:
             accs = [r["accuracy"] for r in rows if r["model"] == m and r["corruption"] == c]
             vals.append(100 * sum(accs) / len(accs))
-        ax.bar([j + i * width for j in range(len(names))], vals, width, label=m)
+        ax.bar([j + i * width for j in range(len(names))], vals, width, label=m, color=colors[i % len(colors)])
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, rotation=20)
     ax.set_ylabel("accuracy (%), mean over severities 1-5")
     ax.set_ylim(0, 100)
-    ax.legend(fontsize=8, ncols=len(models))
+    fig.legend(fontsize=8, ncols=min(len(models), 4), loc="outside upper center")
     ax.grid(axis="y", alpha=0.3)
     fig.savefig(path, dpi=110)
     plt.close(fig)
