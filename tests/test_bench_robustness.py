@@ -1,0 +1,64 @@
+"""The robustness benchmark's own logic: staged (gradual) pruning to a cumulative fraction, argument checks, report."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks import robustness as rb
+from spectral_sparse.models import SpectralClassifier
+
+
+def _kept(model: torch.nn.Module) -> int:
+    return sum(len(layer.modes) for layer in model.spectral)
+
+
+def test_staged_pruning_reaches_the_same_count_as_one_shot() -> None:
+    torch.manual_seed(0)
+    staged = SpectralClassifier(1, 10, width=4, modes=8.0, depth=4)
+    one_shot = SpectralClassifier(1, 10, width=4, modes=8.0, depth=4)
+    total = _kept(staged)
+    assert total == 396
+    kept = []
+    for target in (0.5, 0.75, 0.9):
+        info = rb.prune90(staged, "magnitude", None, target, total)
+        kept.append(_kept(staged))
+        assert info["modes_after"] == kept[-1]
+    assert kept == [198, 99, 40]
+    rb.prune90(one_shot)  # default: 90% of the current modes
+    assert _kept(one_shot) == 40
+
+
+@pytest.mark.parametrize("stages", [["0.5", "0.8"], ["0.75", "0.5", "0.9"], ["0", "0.9"], ["0.9", "0.9"]])
+def test_bad_prune_stages_are_rejected(stages: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as err:
+        rb.main(["--prune-stages", *stages, "--quick"])
+    assert err.value.code == 2
+    assert "--prune-stages must increase" in capsys.readouterr().err
+
+
+def test_report_prints_gaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(rb, "RESULTS", tmp_path)
+    rows = []
+    for model, accs in (("a", [0.9, 0.8, 0.85, 0.95]), ("b", [0.88, 0.79, 0.85, 0.9])):
+        cells = [(14, 14), (14, 28), (28, 14), (28, 28)]
+        for (s, t), acc in zip(cells, accs):
+            rows.append(
+                {"model": model, "attack": "PGD", "source": s, "target": t, "robust_accuracy": acc,
+                 "clean_accuracy": 0.99, "n": 100}
+            )  # fmt: skip
+    with (tmp_path / "robustness_matrix_x.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert rb.main(["--report", "a", "b"]) == 0
+    out = capsys.readouterr().out
+    assert "| a | PGD | 100 | 99.0-99.0 | 80.0 | 87.5 | 95.0 | 90.0 / 95.0 |" in out
+    assert "b minus a, PGD (points): per cell -5.0 .. +0.0, mean -2.0, minimum of the matrix -1.0" in out
+    with pytest.raises(SystemExit, match="no results for"):
+        rb.main(["--report", "a", "nope"])
