@@ -48,6 +48,7 @@ import copy
 import csv
 import json
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -382,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-#: Panel order of the combined figures (suffixes such as ``-w32`` are ignored for the order).
+#: Panel order of the combined figures (tags such as ``-w32`` and ``-s1`` are ignored for the order).
 MODEL_ORDER = (
     "dense",
     "pruned90",
@@ -407,9 +408,10 @@ MODEL_ORDER = (
 FIGURES = (("_w32", ""), ("", "_w16"))
 
 
-def _rank(model: str) -> int:
-    base = model.replace("-w32", "").replace("-n500", "")
-    return MODEL_ORDER.index(base) if base in MODEL_ORDER else len(MODEL_ORDER)
+def _rank(model: str) -> tuple[int, str]:
+    """Sort key: the place in ``MODEL_ORDER`` without the ``-w32`` and seed (``-s1``) tags, then the name."""
+    base = re.sub(r"-s\d+$", "", model).replace("-w32", "")
+    return (MODEL_ORDER.index(base) if base in MODEL_ORDER else len(MODEL_ORDER), model)
 
 
 def _csvs(kind: str, main: bool) -> list[Path]:
