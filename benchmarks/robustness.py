@@ -77,6 +77,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 IMG = ROOT / "docs" / "img"
 
 
+def n_modes(model: torch.nn.Module) -> int:
+    """Modes kept in all spectral layers of a ``SpectralClassifier``."""
+    return sum(len(layer.modes) for layer in model.spectral)
+
+
 def prune90(
     model: torch.nn.Module, criterion: str = "magnitude", data: Any = None, target: float = 0.9, total: int = 0
 ) -> dict[str, Any]:
@@ -87,7 +92,7 @@ def prune90(
     """
     from spectral_sparse.prune import prune_modes
 
-    kept = sum(len(layer.modes) for layer in model.spectral)
+    kept = n_modes(model)
     total = total or kept
     amount = 1.0 - (1.0 - target) * total / kept  # of the modes kept now
     info = prune_modes(model, amount, criterion=criterion, scope="global", data=data)
@@ -253,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def build_pruned_adv() -> tuple[torch.nn.Module, dict[str, Any]]:
         m = copy.deepcopy(models["dense-adv"][0])
-        total = sum(len(layer.modes) for layer in m.spectral)
+        total = n_modes(m)
         teacher = models["dense-adv"][0] if args.distill else None
         stages = []
         for i, target in enumerate(args.prune_stages[:-1]):  # gradual: prune, one adversarial epoch, repeat
@@ -275,12 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     def compacted(m: torch.nn.Module) -> dict[str, Any]:
         for layer in m.spectral:
             layer.compact()
-        kept = sum(len(layer.modes) for layer in m.spectral)
-        return {"modes_after": kept, "removed_fraction": 1 - kept / len(m.spectral) / len(m.spectral[0].modes)}
+        return {"modes_after": n_modes(m)}
 
     def build_bregman() -> tuple[torch.nn.Module, dict[str, Any]]:
         m = copy.deepcopy(models["dense"][0])
-        total = sum(len(layer.modes) for layer in m.spectral)
+        total = n_modes(m)
         opt, ctl = linbreg(m)
         kd = distillation_loss(models["dense"][0]) if args.distill else None
         h = train_classifier(
@@ -292,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def build_bregman_adv() -> tuple[torch.nn.Module, dict[str, Any]]:
         m = copy.deepcopy(models["dense-adv"][0])
-        total = sum(len(layer.modes) for layer in m.spectral)
+        total = n_modes(m)
         teacher = models["dense-adv"][0] if args.distill else None
         info = adv(m, args.bregman_epochs, args.seed + 5, args.bregman_lr, teacher, linbreg(m))
         info.update(modes_before=total, **compacted(m))

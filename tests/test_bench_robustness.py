@@ -12,24 +12,20 @@ from benchmarks import robustness as rb
 from spectral_sparse.models import SpectralClassifier
 
 
-def _kept(model: torch.nn.Module) -> int:
-    return sum(len(layer.modes) for layer in model.spectral)
-
-
 def test_staged_pruning_reaches_the_same_count_as_one_shot() -> None:
     torch.manual_seed(0)
     staged = SpectralClassifier(1, 10, width=4, modes=8.0, depth=4)
     one_shot = SpectralClassifier(1, 10, width=4, modes=8.0, depth=4)
-    total = _kept(staged)
+    total = rb.n_modes(staged)
     assert total == 396
     kept = []
     for target in (0.5, 0.75, 0.9):
         info = rb.prune90(staged, "magnitude", None, target, total)
-        kept.append(_kept(staged))
+        kept.append(rb.n_modes(staged))
         assert info["modes_after"] == kept[-1]
     assert kept == [198, 99, 40]
     rb.prune90(one_shot)  # default: 90% of the current modes
-    assert _kept(one_shot) == 40
+    assert rb.n_modes(one_shot) == 40
 
 
 @pytest.mark.parametrize("stages", [["0.5", "0.8"], ["0.75", "0.5", "0.9"], ["0", "0.9"], ["0.9", "0.9"]])
