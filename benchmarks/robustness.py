@@ -82,7 +82,7 @@ def n_modes(model: torch.nn.Module) -> int:
     return sum(len(layer.modes) for layer in model.spectral)
 
 
-def prune90(
+def prune_to(
     model: torch.nn.Module, criterion: str = "magnitude", data: Any = None, target: float = 0.9, total: int = 0
 ) -> dict[str, Any]:
     """Prune in place (global, ``spectral_sparse.prune.prune_modes``) until ``target`` of ``total`` modes are gone.
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def build_pruned() -> tuple[torch.nn.Module, dict[str, Any]]:
         m = copy.deepcopy(models["dense"][0])
-        info = prune90(m, args.prune_criterion, score_batches)
+        info = prune_to(m, args.prune_criterion, score_batches)
         kd = distillation_loss(models["dense"][0]) if args.distill else None
         h = train_classifier(
             m, x, y, epochs=args.prune_epochs, lr=args.prune_lr, seed=args.seed + 1, loss_fn=kd, progress=False
@@ -262,9 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         teacher = models["dense-adv"][0] if args.distill else None
         stages = []
         for i, target in enumerate(args.prune_stages[:-1]):  # gradual: prune, one adversarial epoch, repeat
-            info = prune90(m, args.prune_criterion, score_batches, target, total)
+            info = prune_to(m, args.prune_criterion, score_batches, target, total)
             stages.append({**info, **adv(m, 1, args.seed + 10 + i, args.prune_lr, teacher)})
-        info = prune90(m, args.prune_criterion, score_batches, args.prune_stages[-1], total)
+        info = prune_to(m, args.prune_criterion, score_batches, args.prune_stages[-1], total)
         info.update(modes_before=total, removed=total - info["modes_after"])
         epochs = args.prune_adv_epochs or args.prune_epochs
         info.update(adv(m, epochs, args.seed + 3, args.prune_lr, teacher), parameters=count_parameters(m))
@@ -407,9 +407,9 @@ MODEL_ORDER = (
     "bregman90-adv-distill",
 )
 
-#: Figure sets: (file-name part of the result CSVs, figure suffix). The width-32 runs (``*_w32*``) are
-#: the main protocol; the others are the earlier reduced one (width 16, 100 attacked images).
-FIGURES = (("_w32", ""), ("", "_w16"))
+#: Result files whose name holds this belong to the main protocol (width 32); the others to the
+#: earlier reduced one (width 16, 100 attacked images), whose figures end in ``_w16``.
+MAIN_PROTOCOL = "_w32"
 
 
 def _rank(model: str) -> tuple[int, str]:
@@ -418,17 +418,16 @@ def _rank(model: str) -> tuple[int, str]:
     return (MODEL_ORDER.index(base) if base in MODEL_ORDER else len(MODEL_ORDER), model)
 
 
-def _csvs(kind: str, main: bool) -> list[Path]:
-    """Result CSVs of one kind (``matrix`` / ``corruptions``) of the main or the reduced protocol, not ``_quick``."""
-    paths = sorted(RESULTS.glob(f"robustness_{kind}_*.csv"))
-    return [q for q in paths if not q.stem.endswith("_quick") and (FIGURES[0][0] in q.stem) == main]
+def _csvs(kind: str, main: bool | None = None) -> list[Path]:
+    """Result CSVs of one kind (``matrix`` / ``corruptions``), not ``_quick``; ``main``: only one protocol's."""
+    paths = [q for q in sorted(RESULTS.glob(f"robustness_{kind}_*.csv")) if not q.stem.endswith("_quick")]
+    return paths if main is None else [q for q in paths if (MAIN_PROTOCOL in q.stem) == main]
 
 
 def _matrices(main: bool | None = None) -> dict[tuple[str, str], list[dict[str, str]]]:
     """``{(model, attack): rows}`` from the matrix CSVs (``main``: only those of one protocol; None: all)."""
-    paths = _csvs("matrix", True) + _csvs("matrix", False) if main is None else _csvs("matrix", main)
     matrix: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for path in paths:
+    for path in _csvs("matrix", main):
         with path.open() as f:
             for r in csv.DictReader(f):
                 matrix.setdefault((r["model"], r["attack"]), []).append(r)
@@ -471,7 +470,7 @@ def replot() -> None:
     """The combined figures of each protocol from its CSVs: ``docs/img/robustness_{matrix,corruptions}{,_w16}.png``."""
     IMG.mkdir(parents=True, exist_ok=True)
     title = "MNIST robust accuracy (%); rows: crafted at, columns: evaluated at"
-    for main, (_, fig) in zip((True, False), FIGURES):
+    for main, fig in ((True, ""), (False, "_w16")):
         matrix = _matrices(main)
         panels = []
         for model in sorted({m for m, _ in matrix}, key=_rank):

@@ -20,11 +20,11 @@ def test_staged_pruning_reaches_the_same_count_as_one_shot() -> None:
     assert total == 396
     kept = []
     for target in (0.5, 0.75, 0.9):
-        info = rb.prune90(staged, "magnitude", None, target, total)
+        info = rb.prune_to(staged, "magnitude", None, target, total)
         kept.append(rb.n_modes(staged))
         assert info["modes_after"] == kept[-1]
     assert kept == [198, 99, 40]
-    rb.prune90(one_shot)  # default: 90% of the current modes
+    rb.prune_to(one_shot)  # default: 90% of the current modes
     assert rb.n_modes(one_shot) == 40
 
 
