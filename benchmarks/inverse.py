@@ -58,19 +58,43 @@ from spectral_sparse.inverse.train import (  # noqa: E402
 )
 
 PHYSICS: dict[str, dict[str, Any]] = {
-    "deblur": {"params": {"width": 0.015, "noise_sigma": 0.01}, "data": "photos"},
+    "deblur": {
+        "params": {"width": 0.015, "noise_sigma": 0.01},
+        "data": "photos",
+        "models": ("ours-artifact", "ours-hqs", "dncnn"),
+        "ref": "ours-hqs",
+    },
     "mri": {
         "params": {"k_max": 24, "k_center": 3, "acceleration": 3.0, "seed": 0, "noise_sigma": 0.0},
         "data": "photos",
+        "models": ("ours-artifact", "ours-hqs", "dncnn"),
+        "ref": "ours-hqs",
     },
-    "tomography": {"params": {"n_angles": 24, "noise_sigma": 0.0}, "data": "phantoms"},
+    "tomography": {
+        "params": {"n_angles": 24, "noise_sigma": 0.0},
+        "data": "phantoms",
+        "models": ("ours-artifact", "ours-unrolled", "dncnn"),
+        "ref": "ours-artifact",  # unrolled PGD at 256 costs ~6 s per step on one CPU thread
+    },
 }
 SPECTRAL = {"arch": "spectral", "width": 16, "modes": 20.0, "depth": 4}
 UNROLLED = {"arch": "spectral", "wrapper": "unrolled", "width": 12, "modes": 20.0, "depth": 3, "n_iter": 4}
+HQS = {**UNROLLED, "wrapper": "hqs"}
 DNCNN = {"arch": "dncnn", "width": 32, "depth": 8}
+MODELS: dict[str, dict[str, Any]] = {
+    "ours-artifact": SPECTRAL,
+    "ours-unrolled": UNROLLED,
+    "ours-hqs": HQS,
+    "dncnn": DNCNN,
+}
 TRAIN_RES, RESOLUTIONS = 64, (64, 128, 256)
-TV_GRID = (1e-3, 3e-3, 1e-2, 3e-2)
-WIENER_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+TV_GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+WIENER_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+
+
+def _config(name: str, mode: str) -> dict[str, Any]:
+    conf = dict(MODELS[name])
+    return conf if conf.get("wrapper") in ("unrolled", "hqs") else {**conf, "input_mode": mode}
 
 
 def _upsampled(method: Any, kind: str, params: dict[str, Any]) -> Any:
@@ -90,85 +114,78 @@ def _tune(make: Any, grid: tuple[float, ...], physics: Any, x: torch.Tensor) -> 
     return best, evaluate_reconstructor(make(best), physics, x, seed=1)["psnr"]
 
 
+def _train(name: str, conf: dict[str, Any], physics: Any, x: torch.Tensor, steps: int, args: argparse.Namespace):
+    torch.manual_seed(args.seed)
+    model = build_reconstructor(conf)
+    t0 = time.perf_counter()
+    hist = train_reconstructor(
+        model,
+        physics,
+        x,
+        epochs=max(1, steps * args.batch_size // len(x)),
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    res = physics.grid[0]
+    print(
+        f"[{physics.kind}] trained {name}@{res}: {hist['steps']} steps, {time.perf_counter() - t0:.0f} s, "
+        f"{hist['parameters']:,} params, loss {hist['loss'][0]:.4g} -> {hist['loss'][-1]:.4g}",
+        flush=True,
+    )
+    return model, {**hist, "train_resolution": res}
+
+
 def run_physics(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     cfg = PHYSICS[kind]
     params, data = cfg["params"], cfg["data"]
-    steps_epochs = max(1, args.steps * args.batch_size // args.n_train)
     x_train = ground_truth(data, "train", args.n_train, TRAIN_RES, seed=args.seed)
     tests = {n: ground_truth(data, "test", args.n_test, n, seed=args.seed) for n in RESOLUTIONS}
     phys = {n: make_physics(kind, n, **params) for n in RESOLUTIONS}
     mode = phys[TRAIN_RES].input_mode
     trained: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for name, conf, res, epochs in (
-        ("ours-artifact", {**SPECTRAL, "input_mode": mode}, TRAIN_RES, steps_epochs),
-        ("ours-unrolled", UNROLLED, TRAIN_RES, steps_epochs),
-        ("dncnn", {**DNCNN, "input_mode": mode}, TRAIN_RES, steps_epochs),
-        (
-            "ours-artifact",
-            {**SPECTRAL, "input_mode": mode},
-            256,
-            max(1, args.steps_256 * args.batch_size // args.n_256),
-        ),
-    ):
-        if name in args.skip:
-            continue
-        torch.manual_seed(args.seed)
-        model = build_reconstructor(conf)
-        x = x_train if res == TRAIN_RES else ground_truth(data, "train", args.n_256, res, seed=args.seed)
-        t0 = time.perf_counter()
-        hist = train_reconstructor(
-            model,
-            phys.get(res) or make_physics(kind, res, **params),
-            x,
-            epochs=epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            progress=not args.no_progress,
-        )
-        print(
-            f"[{kind}] trained {name}@{res}: {hist['steps']} steps, {time.perf_counter() - t0:.0f} s, "
-            f"{hist['parameters']:,} params, loss {hist['loss'][0]:.4g} -> {hist['loss'][-1]:.4g}",
-            flush=True,
-        )
-        trained[f"{name}@{res}"] = (model, {**hist, "train_resolution": res})
-    methods: dict[str, tuple[Any, int, dict[str, Any]]] = {"input": (initial_image, 0, {})}
-    lam, _ = _tune(lambda v: tv_reconstruction(v, n_iter=args.tv_iter), TV_GRID, phys[TRAIN_RES], x_train[:4])
-    methods["tv"] = (tv_reconstruction(lam, n_iter=args.tv_iter), 0, {"lambda_at_64": lam})
-    if kind == "deblur":
-        lam_w, _ = _tune(wiener_reconstruction, WIENER_GRID, phys[TRAIN_RES], x_train[:16])
-        methods["wiener"] = (wiener_reconstruction(lam_w), 0, {"lambda": lam_w})
-    for label, (model, hist) in trained.items():
-        methods[label] = (
-            model,
-            count_parameters(model),
-            {"steps": hist["steps"], "train_seconds": hist["train_seconds"]},
-        )
+    for name in cfg["models"]:
+        if name not in args.skip:
+            trained[f"{name}@64"] = _train(name, _config(name, mode), phys[TRAIN_RES], x_train, args.steps, args)
+    if f"{cfg['ref']}@256" not in args.skip:
+        x256 = ground_truth(data, "train", args.n_256, 256, seed=args.seed)
+        ref = _train(cfg["ref"], _config(cfg["ref"], mode), phys[256], x256, args.steps_256, args)
+        trained[f"{cfg['ref']}@256"] = ref
+    # classical baselines: weights tuned at every grid on training images of that grid
+    classical: dict[str, Any] = {"tv": {}, "wiener": {}}
+    for n in RESOLUTIONS:
+        x_tune = ground_truth(data, "train", 16, n, seed=args.seed + 1)
+        lam, _ = _tune(lambda v: tv_reconstruction(v, n_iter=args.tv_iter), TV_GRID, phys[n], x_tune[:4])
+        classical["tv"][n] = (tv_reconstruction(lam, n_iter=args.tv_iter), 0, {"lambda": lam})
+        if kind == "deblur":
+            lam_w, _ = _tune(wiener_reconstruction, WIENER_GRID, phys[n], x_tune)
+            classical["wiener"][n] = (wiener_reconstruction(lam_w), 0, {"lambda": lam_w})
+        print(f"[{kind}] {n}: tuned tv {lam:g}" + (f", wiener {lam_w:g}" if kind == "deblur" else ""), flush=True)
     rows, panels = [], {}
     for n in RESOLUTIONS:
         x, p = tests[n], phys[n]
         y = measure(p, x, args.seed + 7)
-        entries = list(methods.items())
-        for label in ("ours-artifact@64", "dncnn@64"):
-            if label in methods:
-                entries.append(
-                    (
-                        f"{label}->up",
-                        (_upsampled(methods[label][0], kind, params), methods[label][1], methods[label][2]),
-                    )
-                )
+        entries: list[tuple[str, tuple[Any, int, dict[str, Any]]]] = [("input", (initial_image, 0, {}))]
+        entries += [(c, classical[c][n]) for c in ("tv", "wiener") if n in classical[c]]
+        for label, (model, hist) in trained.items():
+            info = {"steps": hist["steps"], "train_seconds": round(hist["train_seconds"], 1)}
+            entries.append((label, (model, count_parameters(model), info)))
+        for label, (model, hist) in trained.items():
+            if label.endswith("@64"):
+                info = {"steps": hist["steps"], "train_seconds": round(hist["train_seconds"], 1)}
+                entries.append((f"{label}->up", (_upsampled(model, kind, params), count_parameters(model), info)))
         panels[n] = {"truth": x[:1], "input": initial_image(y[:1], p)}
         for label, (method, n_params, extra) in entries:
             t0 = time.perf_counter()
             if label.endswith("->up"):
                 x_hat = method(x, args.seed + 7)
                 r = score(x_hat, x)
-                panels[n][label] = x_hat[:1]
             else:
-                r = evaluate_reconstructor(method, p, x, y=y)
-                if label in ("tv", "ours-artifact@64", "ours-unrolled@64", "dncnn@64", "ours-artifact@256"):
-                    with torch.no_grad():
-                        panels[n][label] = method(y[:1], p)
+                x_hat = reconstruct_batched(method, y, p)
+                r = score(x_hat, x)
+            if label in PANELS or label.endswith("@256"):
+                panels[n][label] = x_hat[:1]
             row = {
                 "physics": kind,
                 "method": label,
@@ -187,7 +204,7 @@ def run_physics(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    fields = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99)
+    fields = list(dict.fromkeys(k for r in rows for k in r))
     import csv
 
     with (out / f"inverse_{kind}.csv").open("w", newline="") as f:
@@ -207,11 +224,12 @@ def run_physics(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         "steps": args.steps,
         "steps_256": args.steps_256,
         "seed": args.seed,
-        "spectral": SPECTRAL,
-        "unrolled": UNROLLED,
-        "dncnn": DNCNN,
+        "models": {name: _config(name, mode) for name in cfg["models"]},
+        "reference_at_256": cfg["ref"],
         "tv_lambda_grid": TV_GRID,
+        "wiener_lambda_grid": WIENER_GRID,
         "tv_iter": args.tv_iter,
+        "losses": {label: hist["loss"] for label, (_, hist) in trained.items()},
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
@@ -225,6 +243,10 @@ def run_physics(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         title=f"{kind}: trained at 64x64 ({params})",
     )
     return rows
+
+
+#: Methods shown in the panels (plus the 256-trained reference).
+PANELS = ("tv", "ours-artifact@64", "ours-unrolled@64", "ours-hqs@64", "dncnn@64", "ours-hqs@64->up", "dncnn@64->up")
 
 
 def report(out: Path, kinds: list[str]) -> str:
@@ -253,13 +275,13 @@ def report(out: Path, kinds: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--physics", nargs="+", default=list(PHYSICS), choices=list(PHYSICS))
-    ap.add_argument("--steps", type=int, default=300, help="training steps at 64 [300]")
-    ap.add_argument("--steps-256", type=int, default=60, help="training steps of the 256-trained model [60]")
+    ap.add_argument("--steps", type=int, default=1200, help="training steps at 64 [1200]")
+    ap.add_argument("--steps-256", type=int, default=400, help="training steps of the 256-trained model [400]")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--n-train", type=int, default=320)
-    ap.add_argument("--n-256", type=int, default=48, help="training images at 256")
-    ap.add_argument("--n-test", type=int, default=12)
+    ap.add_argument("--n-train", type=int, default=960)
+    ap.add_argument("--n-256", type=int, default=400, help="training images at 256")
+    ap.add_argument("--n-test", type=int, default=16)
     ap.add_argument("--tv-iter", type=int, default=40)
     ap.add_argument("--skip", nargs="*", default=[], help="model names to skip (e.g. ours-unrolled)")
     ap.add_argument("--seed", type=int, default=0)

@@ -2,7 +2,7 @@
 
 * :func:`make_physics` — deepinv forward operators from continuous parameters
   (denoising, deblur, inpainting, mri, tomography), the same operator at every grid.
-* :class:`SpectralDenoiser`, :func:`artifact_removal`, :class:`UnrolledPGD`,
+* :class:`SpectralDenoiser`, :func:`artifact_removal`, :class:`UnrolledPGD`, :class:`UnrolledHQS`,
   :func:`build_reconstructor` — reconstructors that run on any grid.
 * :func:`ground_truth` — offline images (scikit-image photographs split by image,
   deepinv's random phantoms, Shepp-Logan) at any resolution.
@@ -23,7 +23,7 @@ torch.Size([1, 1, 24, 24])
 from __future__ import annotations
 
 from .data import DATA_SOURCES, SPLIT_NOTE, ground_truth
-from .models import ARCHS, WRAPPERS, SpectralDenoiser, UnrolledPGD, artifact_removal, build_reconstructor
+from .models import ARCHS, WRAPPERS, SpectralDenoiser, UnrolledHQS, UnrolledPGD, artifact_removal, build_reconstructor
 from .physics import DEFAULTS, PHYSICS_KINDS, make_physics
 from .train import evaluate_reconstructor, load_reconstructor, save_reconstructor, train_reconstructor
 
@@ -35,6 +35,7 @@ __all__ = [
     "SPLIT_NOTE",
     "WRAPPERS",
     "SpectralDenoiser",
+    "UnrolledHQS",
     "UnrolledPGD",
     "artifact_removal",
     "build_reconstructor",

@@ -12,6 +12,10 @@
   ``unfold=True``) with the spectral denoiser as the learned prior (``PnP``); the
   gradient step is ``A^T(Ax - y) / ||A^T A||`` (:func:`grid_l2`), the same continuous
   update at every grid; step sizes and denoiser noise levels are learned per iteration.
+* :class:`UnrolledHQS` — deepinv's unfolded half-quadratic splitting (``deepinv.optim.HQS``):
+  the data step is the exact proximal step of the data fidelity (a Wiener/Tikhonov solve
+  for Fourier-diagonal physics such as deblur and MRI), so it uses every frequency the
+  grid measures, including those a coarser training grid never saw.
 * :func:`build_reconstructor` — any of the above, or deepinv's ``UNet`` / ``DnCNN``
   baselines in ``ArtifactRemoval``, from a plain config dict (for checkpoints).
 
@@ -32,6 +36,7 @@ __all__ = [
     "ARCHS",
     "WRAPPERS",
     "SpectralDenoiser",
+    "UnrolledHQS",
     "UnrolledPGD",
     "artifact_removal",
     "build_reconstructor",
@@ -43,7 +48,7 @@ __all__ = [
 #: Backbones :func:`build_reconstructor` knows.
 ARCHS: tuple[str, ...] = ("spectral", "unet", "dncnn")
 #: Ways to turn a backbone into a reconstructor.
-WRAPPERS: tuple[str, ...] = ("artifact", "unrolled")
+WRAPPERS: tuple[str, ...] = ("artifact", "unrolled", "hqs")
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -166,12 +171,19 @@ def artifact_removal(backbone: nn.Module, mode: str = "adjoint") -> nn.Module:
 
 
 def grid_l2() -> Any:
-    """deepinv ``L2`` data fidelity whose gradient ``A^T(Ax - y) / physics.lipschitz`` is grid-consistent."""
+    """deepinv ``L2`` data fidelity ``||Ax - y||^2 / (2 ||A^T A||)``, grid-consistent in its gradient and prox.
+
+    The gradient is ``A^T(Ax - y) / physics.lipschitz``; the proximal step with step
+    ``gamma`` is deepinv's ``physics.prox_l2`` with ``gamma / physics.lipschitz``.
+    """
     from deepinv.optim import L2
 
     class GridL2(L2):
         def grad(self, x: Tensor, y: Tensor, physics: Any, *args: Any, **kwargs: Any) -> Tensor:
             return (physics.A_adjoint_A(x) - physics.A_adjoint(y)) / getattr(physics, "lipschitz", 1.0)
+
+        def prox(self, x: Tensor, y: Tensor, physics: Any, *args: Any, gamma: Any = 1.0, **kwargs: Any) -> Tensor:
+            return physics.prox_l2(x, y, self.norm * gamma / getattr(physics, "lipschitz", 1.0))
 
     return GridL2()
 
@@ -225,6 +237,54 @@ class UnrolledPGD(nn.Module):
         return self.algo(y, physics)
 
 
+class UnrolledHQS(UnrolledPGD):
+    """Unrolled half-quadratic splitting with a learned denoiser as the prior step.
+
+    ``x_0 = image(y)``, then ``n_iter`` times
+    ``x <- D(prox_{gamma_k f}(x), sigma_k)`` with ``f(x) = ||Ax - y||^2 / (2 ||A^T A||)``
+    (:func:`grid_l2`), ``gamma_k`` and ``sigma_k`` trainable; built on
+    ``deepinv.optim.HQS(unfold=True)``. For Fourier-diagonal physics (deblur, MRI) the
+    proximal step is exact and costs two FFTs; for others deepinv solves it by
+    conjugate gradients.
+
+    Parameters
+    ----------
+    denoiser : nn.Module
+        ``denoiser(x, sigma)``, shared across iterations.
+    n_iter : int
+    stepsize, sigma : float
+        Initial ``gamma_k`` and ``sigma_k``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from spectral_sparse.inverse import make_physics
+    >>> physics = make_physics("deblur", 16, width=0.05)
+    >>> model = UnrolledHQS(SpectralDenoiser(width=4, modes=2, depth=1), n_iter=2)
+    >>> model(physics(torch.rand(1, 1, 16, 16)), physics).shape
+    torch.Size([1, 1, 16, 16])
+    """
+
+    def __init__(self, denoiser: nn.Module, n_iter: int = 4, stepsize: float = 1.0, sigma: float = 0.05) -> None:
+        nn.Module.__init__(self)
+        from deepinv.optim import HQS, PnP
+
+        if not isinstance(n_iter, int) or n_iter < 1:
+            raise ValueError(f"n_iter must be a positive int, got {n_iter!r}")
+        self.n_iter = n_iter
+        self.denoiser = denoiser
+        self.algo = HQS(
+            data_fidelity=grid_l2(),
+            prior=PnP(denoiser=denoiser),
+            stepsize=[float(stepsize)] * n_iter,
+            g_param=[float(sigma)] * n_iter,
+            max_iter=n_iter,
+            unfold=True,
+            trainable_params=["stepsize", "g_param"],
+            custom_init=lambda y, physics: initial_image(y, physics),
+        )
+
+
 def _backbone(config: dict[str, Any]) -> nn.Module:
     arch, c = config["arch"], int(config.get("channels", 1))
     if arch == "spectral":
@@ -252,7 +312,7 @@ def build_reconstructor(config: dict[str, Any]) -> nn.Module:
         ``arch`` (one of :data:`ARCHS`), ``wrapper`` (one of :data:`WRAPPERS`;
         ``unrolled`` needs ``arch="spectral"``), ``input_mode`` (artifact removal),
         ``channels``; spectral: ``width``, ``modes`` (radius or list of frequency
-        vectors), ``depth``, and for ``unrolled`` ``n_iter``; unet: ``scales``;
+        vectors), ``depth``, and for ``unrolled`` / ``hqs`` ``n_iter``; unet: ``scales``;
         dncnn: ``depth``, ``width``.
 
     Examples
@@ -268,8 +328,8 @@ def build_reconstructor(config: dict[str, Any]) -> nn.Module:
         backbone: nn.Module = SpectralDenoiser.from_config(config)
     else:
         backbone = _backbone(config)
-    if wrapper == "unrolled":
+    if wrapper in ("unrolled", "hqs"):
         if config["arch"] != "spectral":
-            raise ValueError("the unrolled wrapper is built for arch='spectral'")
-        return UnrolledPGD(backbone, n_iter=int(config.get("n_iter", 4)))
+            raise ValueError(f"the {wrapper} wrapper is built for arch='spectral'")
+        return (UnrolledPGD if wrapper == "unrolled" else UnrolledHQS)(backbone, n_iter=int(config.get("n_iter", 4)))
     return artifact_removal(backbone, config.get("input_mode", "adjoint"))
