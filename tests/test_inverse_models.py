@@ -10,6 +10,7 @@ import torch
 import spectral_sparse as ss
 from spectral_sparse.inverse import (
     SpectralDenoiser,
+    UnrolledHQS,
     UnrolledPGD,
     build_reconstructor,
     ground_truth,
@@ -19,7 +20,7 @@ from spectral_sparse.inverse import (
     train_reconstructor,
 )
 from spectral_sparse.inverse.data import PHOTO_TEST, PHOTO_TRAIN
-from spectral_sparse.inverse.models import initial_image
+from spectral_sparse.inverse.models import grid_l2, initial_image
 from spectral_sparse.inverse.train import evaluate_reconstructor, measure, score, tv_reconstruction
 from spectral_sparse.testing import assert_close
 
@@ -36,6 +37,7 @@ def test_reconstructors_run_at_three_grids(kind: str) -> None:
     models = {
         "artifact": build_reconstructor({**TINY, "input_mode": make_physics(kind, 16, **PHYS[kind]).input_mode}),
         "unrolled": build_reconstructor({**TINY, "wrapper": "unrolled", "n_iter": 2}),
+        "hqs": build_reconstructor({**TINY, "wrapper": "hqs", "n_iter": 2}),
     }
     for grid in GRIDS:
         physics = make_physics(kind, grid, **PHYS[kind])
@@ -106,6 +108,45 @@ def test_unrolled_parameters_are_trained_end_to_end() -> None:
     assert_close(initial_image(physics(x), physics), physics.A_dagger(physics(x)))
 
 
+@pytest.mark.parametrize("kind", ["deblur", "mri", "inpainting", "tomography"])
+@pytest.mark.parametrize("grid", [16, 24])
+def test_grid_l2_prox_is_the_proximal_point(kind: str, grid: int) -> None:
+    """u = prox(x) solves gamma / L A^T(Au - y) + (u - x) = 0 (L = ||A^T A||), exactly for Fourier-diagonal physics."""
+    torch.manual_seed(0)
+    physics = make_physics(kind, grid, dtype=torch.float64, **PHYS[kind])
+    fidelity = grid_l2()
+    x = torch.rand(2, 1, grid, grid, dtype=torch.float64)
+    y = physics(torch.rand(2, 1, grid, grid, dtype=torch.float64))
+    for gamma in (0.3, 4.0):
+        u = fidelity.prox(x, y, physics, gamma=gamma)
+        residual = gamma * fidelity.grad(u, y, physics) + (u - x)
+        # tomography: deepinv's conjugate gradients (tolerance 1e-3 relative to the right-hand side)
+        bound = 1e-3 if kind == "tomography" else 1e-10
+        assert residual.norm() <= bound * (x.norm() + gamma * fidelity.grad(x, y, physics).norm()), (kind, gamma)
+    # a large step makes the data step a projection onto the measurements (noise-free MRI: hard data consistency)
+    if kind == "mri":
+        u = fidelity.prox(x, y, physics, gamma=1e8)
+        assert float((physics.A(u) - y).abs().max()) <= 1e-6 * float(y.abs().max())
+
+
+def test_hqs_parameters_are_trained_end_to_end() -> None:
+    torch.manual_seed(0)
+    physics = make_physics("deblur", 16, width=0.05, noise_sigma=0.01)
+    model = build_reconstructor({**TINY, "wrapper": "hqs", "n_iter": 2})
+    assert isinstance(model, UnrolledHQS)
+    x = torch.rand(2, 1, 16, 16)
+    loss = ((model(physics(x), physics) - x) ** 2).mean()
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert any("stepsize" in n and g is not None and g.abs().sum() > 0 for n, g in grads.items())
+    assert grads["denoiser.lift.weight"] is not None
+    # the untrained denoiser is the identity, so one iteration is the Tikhonov solution from x_0 = A^T y
+    one = build_reconstructor({**TINY, "wrapper": "hqs", "n_iter": 1})
+    y = physics(x)
+    with torch.no_grad():
+        assert_close(one(y, physics), physics.prox_l2(physics.A_adjoint(y), y, 1.0), dtype=torch.float32)
+
+
 def test_checkpoint_roundtrip_and_errors(tmp_path: Path) -> None:
     torch.manual_seed(0)
     config = {**TINY, "wrapper": "unrolled", "n_iter": 2}
@@ -139,6 +180,7 @@ def test_baselines_and_unknown_configs() -> None:
         ({"arch": "vit"}, "unknown arch 'vit'"),
         ({**TINY, "wrapper": "admm"}, "unknown wrapper 'admm'"),
         ({"arch": "dncnn", "width": 4, "wrapper": "unrolled"}, "built for arch='spectral'"),
+        ({"arch": "dncnn", "width": 4, "wrapper": "hqs"}, "hqs wrapper is built for arch='spectral'"),
         ({"arch": "dncnn", "width": 4, "depth": 1}, "dncnn needs depth >= 2"),
     ):
         with pytest.raises(ValueError, match=match):

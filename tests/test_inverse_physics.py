@@ -94,6 +94,42 @@ def test_mri_measures_the_same_frequencies_at_every_grid() -> None:
         assert_close(y, ref, what=f"mri coefficients at {grid}")
 
 
+MRI_BAND = {"k_max": None, "k_center": 2, "acceleration": 3.0, "seed": 1}
+
+
+def test_mri_without_k_max_nests_across_grids() -> None:
+    """k_max=None: every grid measures the sampled frequencies it resolves; coarser sets are subsets, same numbers."""
+    x = _band_limited(15, 15)
+    sets, coeffs = {}, {}
+    for grid in (16, 24, 33, 64):
+        physics = make_physics("mri", grid, dtype=F64, **MRI_BAND)
+        k = mri_frequencies(None, 2, 3.0, 1, grid=(grid, grid))
+        assert set(map(tuple, k.tolist())) == set(map(tuple, (-k).tolist()))  # Hermitian-closed
+        assert int(k.abs().max()) == (grid - 1) // 2  # everything the grid resolves, the Nyquist line left out
+        y = torch.view_as_complex(physics.A(ss.resample(x, (grid, grid))).contiguous())
+        measured = torch.zeros(grid, grid, dtype=torch.bool)
+        measured[k[:, 0] % grid, k[:, 1] % grid] = True
+        assert float(y[..., ~measured].abs().max()) == 0.0
+        sets[grid] = set(map(tuple, k.tolist()))
+        coeffs[grid] = {tuple(f): y[..., f[0] % grid, f[1] % grid] for f in k.tolist()}
+        # adjointness and the projection property hold for the band pattern too
+        v = torch.randn(physics.A(x[..., :1, :1].expand(2, 1, grid, grid)).shape, dtype=F64)
+        z = torch.randn(2, 1, grid, grid, dtype=F64)
+        assert_close((physics.A(z) * v).sum().reshape(1), (z * physics.A_adjoint(v)).sum().reshape(1))
+        assert_close(physics.A(physics.A_dagger(physics.A(z))), physics.A(z))
+    assert sets[16] < sets[24] < sets[33] < sets[64]
+    lines = {f[0] for f in sets[64]}
+    assert 10 < len(lines) < 50  # about a third of the 63 lines, plus the centre
+    ref = torch.fft.fft2(x, norm="forward")
+    for grid in (24, 33, 64):  # the same numbers on every shared frequency: the coefficients of the function
+        for f in sets[16]:
+            assert_close(coeffs[grid][f], ref[..., f[0] % 15, f[1] % 15], what=f"{f} at {grid}")
+    with pytest.raises(ValueError, match="every side must exceed 2 \\* k_center"):
+        make_physics("mri", 8, k_max=None, k_center=4)
+    with pytest.raises(ValueError, match="needs the grid"):
+        mri_frequencies(None, 2, 3.0, 0)
+
+
 def test_mri_pseudo_inverse_is_a_projection() -> None:
     physics = make_physics("mri", 20, dtype=F64, **MRI)
     x = torch.randn(2, 1, 20, 20, dtype=F64)

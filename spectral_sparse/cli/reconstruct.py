@@ -53,10 +53,12 @@ BASELINES = ("input", "tv", "wiener")
 
 
 def _param(text: str) -> tuple[str, Any]:
-    """argparse type for ``--param key=value`` (value parsed as int, float or string)."""
+    """argparse type for ``--param key=value`` (value parsed as int, float, ``None`` or string)."""
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
     key, value = text.split("=", 1)
+    if value.strip() == "None":  # e.g. mri k_max=None: no upper frequency
+        return key.strip(), None
     for cast in (int, float):
         try:
             return key.strip(), cast(value)
@@ -101,7 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("--batch-size", type=positive_int, default=8, help="batch size [8]")
     tr.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (cosine schedule) [2e-3]")
     tr.add_argument("--arch", choices=ARCHS, default="spectral", help="backbone [spectral]")
-    tr.add_argument("--wrapper", choices=WRAPPERS, default="artifact", help="artifact removal or unrolled PGD")
+    tr.add_argument(
+        "--wrapper", choices=WRAPPERS, default="artifact", help="artifact removal, unrolled PGD or unrolled HQS"
+    )
     tr.add_argument("--width", type=positive_int, default=16, help="spectral/dncnn hidden channels [16]")
     tr.add_argument("--modes", type=positive_float, default=20.0, help="spectral: radius of the radial modes [20]")
     tr.add_argument("--depth", type=positive_int, default=4, help="spectral/dncnn blocks [4]")

@@ -28,6 +28,12 @@ band-limited image measured at two resolutions gives consistent data:
     ``(..., H, W, 2)`` real/imaginary pairs, zero off the measured set; a grid that
     resolves ``k_max`` (``H, W > 2 k_max``) sees exactly the same numbers, a finer one
     nothing more. ``A_dagger`` is the zero-filled reconstruction.
+    With ``k_max=None`` the pattern has no upper frequency: line ``+-j`` (``j > k_center``)
+    is sampled with probability ``1 / acceleration`` by a draw that depends only on
+    ``seed`` and ``j``, and a grid measures every sampled frequency it resolves
+    (``|k_y| <= (H - 1) // 2``, ``|k_x| <= (W - 1) // 2``; the Nyquist line is left out).
+    The sets nest: a finer grid measures everything a coarser one does, with the same
+    numbers, and more (a scanner acquiring further out in k-space).
 ``"tomography"``
     deepinv's parallel-beam ``Tomography`` with ``n_angles`` fixed angles in
     ``[0, 180)`` degrees, ``circle=False`` (the whole square is measured, detectors
@@ -189,8 +195,16 @@ def _tomography_class() -> type:
     return GridTomography
 
 
-def mri_frequencies(k_max: int, k_center: int, acceleration: float, seed: int) -> Tensor:
-    """The measured integer frequencies ``(k_y, k_x)`` of the ``"mri"`` operator, independent of any grid.
+def mri_frequencies(
+    k_max: int | None, k_center: int, acceleration: float, seed: int, grid: tuple[int, int] | None = None
+) -> Tensor:
+    """The measured integer frequencies ``(k_y, k_x)`` of the ``"mri"`` operator.
+
+    With an int ``k_max`` the set is independent of any grid. With ``k_max=None`` (no
+    upper frequency) it is the part of one unbounded pattern that ``grid`` resolves:
+    line ``+-j`` (``j > k_center``) is kept when a uniform draw seeded by ``(seed, j)``
+    falls below ``1 / acceleration``, so the set at a finer grid contains the set at a
+    coarser one.
 
     Returns
     -------
@@ -202,19 +216,39 @@ def mri_frequencies(k_max: int, k_center: int, acceleration: float, seed: int) -
     >>> k = mri_frequencies(4, 1, 3.0, seed=0)
     >>> bool((k.abs() <= 4).all()), len(k) % 9 == 0
     (True, True)
+    >>> small, large = (set(map(tuple, mri_frequencies(None, 2, 3.0, 0, grid=(n, n)).tolist())) for n in (16, 32))
+    >>> small < large, max(abs(k) for f in small for k in f)
+    (True, 7)
     """
-    _check_int("k_max", k_max, 1)
     _check_int("k_center", k_center, 0)
-    if k_center > k_max:
-        raise ValueError(f"k_center ({k_center}) must not exceed k_max ({k_max})")
     if not (isinstance(acceleration, (int, float)) and acceleration >= 1):
         raise ValueError(f"acceleration must be a number >= 1, got {acceleration!r}")
-    n_lines = 2 * k_max + 1
-    pairs = max(0, round((n_lines / acceleration - (2 * k_center + 1)) / 2))
-    outer = torch.arange(k_center + 1, k_max + 1)
-    chosen = outer[torch.randperm(len(outer), generator=torch.Generator().manual_seed(int(seed)))[:pairs]]
+    if k_max is None:
+        if grid is None:
+            raise ValueError("mri with k_max=None needs the grid: the measured set is what the grid resolves")
+        ky_max, kx_max = (grid[0] - 1) // 2, (grid[1] - 1) // 2
+        if min(ky_max, kx_max) < k_center:
+            raise ValueError(
+                f"grid {grid} cannot take mri with k_center={k_center}: every side must exceed 2 * k_center"
+            )
+
+        def draw(j: int) -> float:  # one uniform per line, the same at every grid
+            gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + j)
+            return float(torch.rand((), generator=gen, dtype=torch.float64))
+
+        outer = range(k_center + 1, ky_max + 1)
+        chosen = torch.tensor([j for j in outer if draw(j) < 1 / acceleration], dtype=torch.long)
+    else:
+        _check_int("k_max", k_max, 1)
+        if k_center > k_max:
+            raise ValueError(f"k_center ({k_center}) must not exceed k_max ({k_max})")
+        ky_max = kx_max = k_max
+        n_lines = 2 * k_max + 1
+        pairs = max(0, round((n_lines / acceleration - (2 * k_center + 1)) / 2))
+        outer = torch.arange(k_center + 1, k_max + 1)
+        chosen = outer[torch.randperm(len(outer), generator=torch.Generator().manual_seed(int(seed)))[:pairs]]
     lines = torch.cat([torch.arange(-k_center, k_center + 1), chosen, -chosen]).sort().values
-    kx = torch.arange(-k_max, k_max + 1)
+    kx = torch.arange(-kx_max, kx_max + 1)
     return torch.stack(torch.meshgrid(lines, kx, indexing="ij"), dim=-1).reshape(-1, 2)
 
 
@@ -366,8 +400,8 @@ def make_physics(
         physics = Inpainting((channels, *grid), mask=mask, noise_model=_noise(sigma), **common)
         lipschitz = 1.0
     elif kind == "mri":
-        k = mri_frequencies(p["k_max"], p["k_center"], p["acceleration"], p["seed"])
-        if min(grid) <= 2 * p["k_max"]:
+        k = mri_frequencies(p["k_max"], p["k_center"], p["acceleration"], p["seed"], grid=grid)
+        if p["k_max"] is not None and min(grid) <= 2 * p["k_max"]:
             raise ValueError(
                 f"grid {grid} cannot take mri with k_max={p['k_max']}: every side must exceed 2 * k_max = "
                 f"{2 * p['k_max']} so that all measured frequencies are resolved"
