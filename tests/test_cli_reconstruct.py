@@ -29,6 +29,7 @@ def main(argv: list[str]) -> int:
     [
         ("mri", ["--param", "k_max=5", "--wrapper", "unrolled", "--n-iter", "2"], ["input", "tv"]),
         ("deblur", ["--param", "width=0.03", "--param", "noise_sigma=0.01"], ["input", "wiener"]),
+        ("mri", ["--param", "k_max=None", "--wrapper", "hqs", "--n-iter", "2"], ["input"]),
     ],
 )
 def test_train_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str], physics, extra, baselines) -> None:
@@ -40,6 +41,8 @@ def test_train_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     for key in ("history", "physics", "params", "train_resolution", "split", "seed", "parameters", "torch_version"):
         assert key in hist, key
     assert hist["physics"] == physics and hist["train_resolution"] == 16 and len(hist["history"]["loss"]) == 1
+    if "k_max=None" in extra:
+        assert hist["params"]["k_max"] is None  # "None" on the command line is Python's None
 
     ev = tmp_path / "eval"
     argv = ["reconstruct", "--out", str(ev), "--no-progress", "evaluate", str(out / "checkpoint.pt")]  # ... or before
