@@ -278,7 +278,71 @@ def report(out: Path, kinds: list[str]) -> str:
             vals = [f"{float(cells[n]['psnr']):.2f} / {float(cells[n]['ssim']):.3f}" if n in cells else "" for n in res]
             lines.append(f"| {method} | {int(params):,} | " + " | ".join(vals) + " |")
         lines.append("")
+    goals = [g for g in (goals_at(out / f"inverse_{kind}.csv", kind) for kind in kinds) if g]
+    if goals:
+        lines += [
+            "**Against the goals at 256x256** (dB, positive: ours is better; ours = the best of ours trained at 64)",
+            "",
+            "| physics | ours (PSNR) | same arch. trained at 256 (goal > -1) | best ...@64->up (goal >= 1) "
+            "| best CNN@64, direct or upsampled (goal >= 1) | best classical (goal >= 3) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for g in goals:
+            cells = []
+            for key, need in (("ref", -1.0), ("up", 1.0), ("cnn", 1.0), ("classical", 3.0)):
+                if key not in g:
+                    cells.append("n/a")
+                    continue
+                diff, who = g[key]
+                ok = diff > need if key == "ref" else diff >= need
+                cells.append(f"{diff:+.2f} ({who}): {'met' if ok else '**missed**'}")
+            lines.append(f"| {g['physics']} | {g['ours'][1]} {g['ours'][0]:.2f} | " + " | ".join(cells) + " |")
+        lines.append("")
     return "\n".join(lines)
+
+
+def goals_at(path: Path, physics: str, resolution: int = 256) -> dict[str, Any]:
+    """The issue's four comparisons at ``resolution`` from one ``inverse_<physics>.csv`` (empty if absent).
+
+    ``ours``: the best ``ours-*@64`` row; ``ref``: the 256-trained architecture's ``@64`` row
+    minus its ``@256`` row (the same architecture, whichever of ours is best); ``up``: ours
+    minus the best ``...->up`` row; ``cnn``: ours minus the best ``dncnn@64`` / ``unet@64``
+    row, applied directly or upsampled; ``classical``: ours minus the best of ``tv`` and
+    ``wiener``. Values are ``(difference in dB, compared method)``.
+    """
+    import csv
+
+    if not path.is_file():
+        return {}
+    with path.open() as f:
+        psnr = {r["method"]: float(r["psnr"]) for r in csv.DictReader(f) if int(r["resolution"]) == resolution}
+    ours = {m: v for m, v in psnr.items() if m.startswith("ours-") and m.endswith("@64")}
+    if not ours:
+        return {}
+    best = max(ours, key=ours.get)
+    out: dict[str, Any] = {"physics": physics, "ours": (ours[best], best)}
+
+    def versus(candidates: list[str], mine: str = best) -> tuple[float, str] | None:
+        cands = [m for m in candidates if m in psnr]
+        if not cands:
+            return None
+        other = max(cands, key=psnr.get)
+        return round(psnr[mine] - psnr[other], 2), other
+
+    refs = [m for m in psnr if m.endswith("@256")]
+    if refs:
+        arch = refs[0].removesuffix("@256")
+        if f"{arch}@64" in psnr:
+            out["ref"] = (round(psnr[f"{arch}@64"] - psnr[refs[0]], 2), f"{arch}@64 vs @256")
+    for key, cands in (
+        ("up", [m for m in psnr if m.endswith("->up")]),
+        ("cnn", [m for m in psnr if m.split("@")[0] in ("dncnn", "unet")]),
+        ("classical", ["tv", "wiener"]),
+    ):
+        v = versus(cands)
+        if v is not None:
+            out[key] = v
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
