@@ -51,6 +51,7 @@ from spectral_sparse.inverse.train import (  # noqa: E402
     evaluate_reconstructor,
     measure,
     reconstruct_batched,
+    save_reconstructor,
     score,
     train_reconstructor,
     tv_reconstruction,
@@ -160,6 +161,10 @@ def run_physics(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         x256 = ground_truth(data, "train", args.n_256, 256, seed=args.seed)
         ref = _train(cfg["ref"], _config(cfg["ref"], mode), phys[256], x256, args.steps_256, args)
         trained[f"{cfg['ref']}@256"] = ref
+    if args.save:
+        for label, (model, _) in trained.items():
+            conf = _config(label.split("@")[0], mode)
+            save_reconstructor(Path(args.save) / f"{name}_{label}.pt", model, conf, physics=kind, params=params)
     # classical baselines: weights tuned at every grid on training images of that grid
     classical: dict[str, Any] = {"tv": {}, "wiener": {}}
     for n in RESOLUTIONS:
@@ -362,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--quick", action="store_true", help="tiny budgets (smoke run; results not for the docs)")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--save", metavar="DIR", help="also write every trained model to DIR/<physics>_<model>.pt")
     ap.add_argument("--report", action="store_true", help="only print markdown tables from the CSVs in --out")
     args = ap.parse_args(argv)
     if args.report:

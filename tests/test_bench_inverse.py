@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import inverse as ib
+from spectral_sparse.inverse import load_reconstructor
 
 pytest.importorskip("deepinv")
 
@@ -61,7 +62,8 @@ def test_goals_pick_the_right_rows(tmp_path: Path) -> None:
 
 
 def test_quick_run_writes_csv_json_and_panels(tmp_path: Path) -> None:
-    assert ib.main(["--quick", "--physics", "mri-band", "--out", str(tmp_path), "--no-progress"]) == 0
+    argv = ["--quick", "--physics", "mri-band", "--out", str(tmp_path), "--no-progress", "--save", str(tmp_path / "m")]
+    assert ib.main(argv) == 0
     with (tmp_path / "inverse_mri-band.csv").open() as f:
         rows = list(csv.DictReader(f))
     methods = {r["method"] for r in rows}
@@ -71,3 +73,5 @@ def test_quick_run_writes_csv_json_and_panels(tmp_path: Path) -> None:
     assert meta["kind"] == "mri" and meta["params"]["k_max"] is None and meta["reference_at_256"] == "ours-hqs"
     assert (tmp_path / "inverse_mri-band.png").read_bytes()[:4] == b"\x89PNG"
     assert ib.goals_at(tmp_path / "inverse_mri-band.csv", "mri-band")["ours"][1].endswith("@64")
+    _, config, meta = load_reconstructor(tmp_path / "m" / "mri-band_ours-hqs@256.pt")
+    assert config["wrapper"] == "hqs" and meta["params"]["k_max"] is None
