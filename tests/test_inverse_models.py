@@ -147,6 +147,22 @@ def test_hqs_parameters_are_trained_end_to_end() -> None:
         assert_close(one(y, physics), physics.prox_l2(physics.A_adjoint(y), y, 1.0), dtype=torch.float32)
 
 
+def test_hqs_with_the_data_step_last_keeps_noise_free_measurements() -> None:
+    torch.manual_seed(0)
+    physics = make_physics("mri", 24, k_max=6, dtype=torch.float64)
+    denoiser = SpectralDenoiser(width=4, modes=3.0, depth=1).double()
+    torch.nn.init.normal_(denoiser.project[-1].weight)  # a denoiser that changes its input
+    x = torch.rand(2, 1, 24, 24, dtype=torch.float64)
+    y = physics(x)
+    with torch.no_grad():
+        last = UnrolledHQS(denoiser, n_iter=2, stepsize=1e9, data_last=True)(y, physics)
+        first = UnrolledHQS(denoiser, n_iter=2, stepsize=1e9)(y, physics)
+    assert float((physics.A(last) - y).abs().max()) <= 1e-6 * float(y.abs().max())  # measured data kept
+    assert float((physics.A(first) - y).abs().max()) > 1e-2 * float(y.abs().max())  # the denoiser had the last word
+    model = build_reconstructor({**TINY, "wrapper": "hqs", "n_iter": 2, "data_last": True})
+    assert isinstance(model, UnrolledHQS) and model.data_last
+
+
 def test_checkpoint_roundtrip_and_errors(tmp_path: Path) -> None:
     torch.manual_seed(0)
     config = {**TINY, "wrapper": "unrolled", "n_iter": 2}

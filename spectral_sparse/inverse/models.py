@@ -254,6 +254,11 @@ class UnrolledHQS(UnrolledPGD):
     n_iter : int
     stepsize, sigma : float
         Initial ``gamma_k`` and ``sigma_k``.
+    data_last : bool
+        Swap the order of the two steps, ``x <- prox_{gamma_k f}(D(x, sigma_k))``, so that
+        the output comes from a data step: for noise-free measurements (MRI) the result
+        keeps the measured data (exactly as ``gamma_k`` grows) and the network only fills
+        in what was not measured. For noisy data the default (denoiser last) suits better.
 
     Examples
     --------
@@ -265,7 +270,14 @@ class UnrolledHQS(UnrolledPGD):
     torch.Size([1, 1, 16, 16])
     """
 
-    def __init__(self, denoiser: nn.Module, n_iter: int = 4, stepsize: float = 1.0, sigma: float = 0.05) -> None:
+    def __init__(
+        self,
+        denoiser: nn.Module,
+        n_iter: int = 4,
+        stepsize: float = 1.0,
+        sigma: float = 0.05,
+        data_last: bool = False,
+    ) -> None:
         nn.Module.__init__(self)
         from deepinv.optim import HQS, PnP
 
@@ -282,7 +294,9 @@ class UnrolledHQS(UnrolledPGD):
             unfold=True,
             trainable_params=["stepsize", "g_param"],
             custom_init=lambda y, physics: initial_image(y, physics),
+            g_first=bool(data_last),
         )
+        self.data_last = bool(data_last)
 
 
 def _backbone(config: dict[str, Any]) -> nn.Module:
@@ -312,7 +326,8 @@ def build_reconstructor(config: dict[str, Any]) -> nn.Module:
         ``arch`` (one of :data:`ARCHS`), ``wrapper`` (one of :data:`WRAPPERS`;
         ``unrolled`` needs ``arch="spectral"``), ``input_mode`` (artifact removal),
         ``channels``; spectral: ``width``, ``modes`` (radius or list of frequency
-        vectors), ``depth``, and for ``unrolled`` / ``hqs`` ``n_iter``; unet: ``scales``;
+        vectors), ``depth``, and for ``unrolled`` / ``hqs`` ``n_iter``
+        (``hqs``: also ``data_last``); unet: ``scales``;
         dncnn: ``depth``, ``width``.
 
     Examples
@@ -331,5 +346,8 @@ def build_reconstructor(config: dict[str, Any]) -> nn.Module:
     if wrapper in ("unrolled", "hqs"):
         if config["arch"] != "spectral":
             raise ValueError(f"the {wrapper} wrapper is built for arch='spectral'")
-        return (UnrolledPGD if wrapper == "unrolled" else UnrolledHQS)(backbone, n_iter=int(config.get("n_iter", 4)))
+        n_iter = int(config.get("n_iter", 4))
+        if wrapper == "hqs":
+            return UnrolledHQS(backbone, n_iter=n_iter, data_last=bool(config.get("data_last", False)))
+        return UnrolledPGD(backbone, n_iter=n_iter)
     return artifact_removal(backbone, config.get("input_mode", "adjoint"))
