@@ -163,6 +163,24 @@ def test_hqs_with_the_data_step_last_keeps_noise_free_measurements() -> None:
     assert isinstance(model, UnrolledHQS) and model.data_last
 
 
+def test_augmentation_draws_the_symmetries_of_the_square() -> None:
+    from spectral_sparse.inverse.train import _Images
+
+    torch.manual_seed(0)
+    img = torch.arange(16.0).reshape(1, 1, 4, 4)
+    group = {tuple(torch.rot90(f, k, (-2, -1)).flatten().tolist()) for f in (img[0], img[0].flip(-1)) for k in range(4)}
+    seen = {tuple(_Images(img, augment=True)[0]["x"].flatten().tolist()) for _ in range(200)}
+    assert seen == group and len(group) == 8
+    rect = torch.arange(12.0).reshape(1, 1, 3, 4)
+    flips = {tuple(f.flatten().tolist()) for f in (rect[0], rect[0].flip(-1), rect[0].flip(-2), rect[0].flip(-1, -2))}
+    assert {tuple(_Images(rect, augment=True)[0]["x"].flatten().tolist()) for _ in range(100)} == flips
+    assert torch.equal(_Images(img)[0]["x"], img[0])  # off by default
+    physics = make_physics("deblur", 16, width=0.05)
+    model = build_reconstructor({**TINY, "input_mode": physics.input_mode})
+    hist = train_reconstructor(model, physics, torch.rand(4, 1, 16, 16), batch_size=2, augment=True)
+    assert hist["steps"] == 2
+
+
 def test_checkpoint_roundtrip_and_errors(tmp_path: Path) -> None:
     torch.manual_seed(0)
     config = {**TINY, "wrapper": "unrolled", "n_iter": 2}

@@ -44,14 +44,23 @@ FORMAT = "spectral_sparse.inverse.checkpoint"
 
 
 class _Images(torch.utils.data.Dataset):
-    def __init__(self, images: Tensor) -> None:
-        self.images = images
+    """Images as deepinv's ``{"x": image}`` items, optionally under a random flip / quarter turn."""
+
+    def __init__(self, images: Tensor, augment: bool = False) -> None:
+        self.images, self.augment = images, augment
+        self.square = images.shape[-1] == images.shape[-2]
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
-        return {"x": self.images[i]}  # deepinv's dict format (its tuple format is deprecated)
+        x = self.images[i]
+        if self.augment:  # one of the 8 symmetries of the square (flips only for non-square images)
+            k = int(torch.randint(8 if self.square else 4, ()))
+            x = torch.rot90(x, k % 4, (-2, -1)) if self.square else x
+            x = x.flip(-1) if k >= 4 or (not self.square and k % 2) else x
+            x = x.flip(-2) if not self.square and k >= 2 else x
+        return {"x": x}  # deepinv's dict format (its tuple format is deprecated)
 
 
 class _EpochSampler(torch.utils.data.DistributedSampler):
@@ -79,6 +88,7 @@ def train_reconstructor(
     device: str | torch.device = "cpu",
     progress: bool = False,
     grad_clip: float | None = 1.0,
+    augment: bool = False,
 ) -> dict[str, Any]:
     """Train ``model(y, physics)`` to reconstruct ``images`` from ``physics(images)`` with deepinv's Trainer.
 
@@ -98,6 +108,9 @@ def train_reconstructor(
         deepinv's progress bar.
     grad_clip : float, optional
         Clip the gradient norm to this value (``None``: no clipping).
+    augment : bool
+        Draw each training image under a random symmetry of the square (the 8 flips and
+        quarter turns; flips only for non-square images), seeded like the shuffling.
 
     Returns
     -------
@@ -140,7 +153,7 @@ def train_reconstructor(
         raise ValueError(f"images are {tuple(images.shape[-2:])} but the physics is built for {grid}")
     world, rank = dist.world(), dist.rank()
     torch.manual_seed(seed + rank)  # the online noise: different on every rank, reproducible
-    data = _Images(images)
+    data = _Images(images, augment)
     if world > 1:
         sampler = _EpochSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed)
         loader = torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler)
