@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     [
         ("mri", ["--param", "k_max=5", "--wrapper", "unrolled", "--n-iter", "2"], ["input", "tv"]),
         ("deblur", ["--param", "width=0.03", "--param", "noise_sigma=0.01"], ["input", "wiener"]),
-        ("mri", ["--param", "k_max=None", "--wrapper", "hqs", "--n-iter", "2"], ["input"]),
+        ("mri", ["--param", "k_max=None", "--wrapper", "hqs", "--n-iter", "2", "--data-last", "--augment"], ["input"]),
     ],
 )
 def test_train_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str], physics, extra, baselines) -> None:
@@ -43,6 +43,7 @@ def test_train_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert hist["physics"] == physics and hist["train_resolution"] == 16 and len(hist["history"]["loss"]) == 1
     if "k_max=None" in extra:
         assert hist["params"]["k_max"] is None  # "None" on the command line is Python's None
+        assert hist["config"]["data_last"] is True and hist["augment"] is True
 
     ev = tmp_path / "eval"
     argv = ["reconstruct", "--out", str(ev), "--no-progress", "evaluate", str(out / "checkpoint.pt")]  # ... or before
@@ -67,6 +68,7 @@ def test_train_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str],
         (["train", "--physics", "mri", "--param", "k_max=12", "--train-resolution", "16"], "cannot take mri"),
         (["train", "--physics", "tomography", "--param", "angles=3"], "unknown parameter(s) 'angles'"),
         (["evaluate", "no-such-checkpoint.pt"], "does not exist"),
+        (["train", "--data-last"], "--data-last needs --wrapper hqs"),
     ],
 )
 def test_bad_arguments_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv, message) -> None:

@@ -110,6 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("--modes", type=positive_float, default=20.0, help="spectral: radius of the radial modes [20]")
     tr.add_argument("--depth", type=positive_int, default=4, help="spectral/dncnn blocks [4]")
     tr.add_argument("--n-iter", type=positive_int, default=4, help="unrolled: iterations [4]")
+    tr.add_argument("--data-last", action="store_true", help="hqs: end every iteration with the data step")
+    tr.add_argument("--augment", action="store_true", help="random flips and quarter turns of the training images")
     tr.add_argument("--patch", type=positive_int, default=256, help="photos: native side of the crops [256]")
     _common(tr)
     ev = actions.add_parser(
@@ -154,6 +156,10 @@ def _train(args: argparse.Namespace, env: dict[str, Any]) -> int:
     physics = _physics(args.physics, res, params)
     config: dict[str, Any] = {"arch": args.arch, "wrapper": args.wrapper, "input_mode": physics.input_mode}
     config.update({"width": args.width, "modes": args.modes, "depth": args.depth, "n_iter": args.n_iter})
+    if args.data_last:
+        if args.wrapper != "hqs":
+            raise CLIError("--data-last needs --wrapper hqs")
+        config["data_last"] = True
     try:
         model = build_reconstructor(config)
         x = ground_truth(args.data, "train", args.n_train, res, seed=args.seed, patch=args.patch)
@@ -169,6 +175,7 @@ def _train(args: argparse.Namespace, env: dict[str, Any]) -> int:
         seed=args.seed,
         device=args.device,
         progress=not args.no_progress and dist.is_main(),
+        augment=args.augment,
     )
     if not dist.same_on_all_ranks(model):  # parameters and buffers, bit for bit
         raise CLIError(f"rank {dist.rank()}: the model differs between the {dist.world()} processes after training")
@@ -186,6 +193,7 @@ def _train(args: argparse.Namespace, env: dict[str, Any]) -> int:
         "lr": args.lr,
         "seed": args.seed,
         "patch": args.patch,
+        "augment": args.augment,
         "parameters": history["parameters"],
         "world_size": dist.world(),
         "batch_size_per_process": args.batch_size,
