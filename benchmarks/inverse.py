@@ -77,6 +77,17 @@ PHYSICS: dict[str, dict[str, Any]] = {
         "data": "photos",
         "models": ("ours-artifact", "ours-hqs", "dncnn"),
         "ref": "ours-hqs",
+        "augment": True,  # ten training photographs: without it every network overfits (see docs/inverse.md)
+        "data_last": True,  # noise-free data: HQS ends with the data step
+    },
+    "mri-band-phantoms": {
+        "kind": "mri",
+        "params": {"k_max": None, "k_center": 3, "acceleration": 4.0, "seed": 0, "noise_sigma": 0.0},
+        "data": "phantoms",
+        "models": ("ours-artifact", "ours-hqs", "dncnn"),
+        "ref": "ours-hqs",
+        "augment": True,
+        "data_last": True,
     },
     "tomography": {
         "params": {"n_angles": 24, "noise_sigma": 0.0},
@@ -100,8 +111,10 @@ TV_GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 WIENER_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 
 
-def _config(name: str, mode: str) -> dict[str, Any]:
+def _config(name: str, mode: str, data_last: bool = False) -> dict[str, Any]:
     conf = dict(MODELS[name])
+    if conf.get("wrapper") == "hqs" and data_last:
+        conf["data_last"] = True
     return conf if conf.get("wrapper") in ("unrolled", "hqs") else {**conf, "input_mode": mode}
 
 
@@ -122,7 +135,9 @@ def _tune(make: Any, grid: tuple[float, ...], physics: Any, x: torch.Tensor) -> 
     return best, evaluate_reconstructor(make(best), physics, x, seed=1)["psnr"]
 
 
-def _train(name: str, conf: dict[str, Any], physics: Any, x: torch.Tensor, steps: int, args: argparse.Namespace):
+def _train(
+    name: str, conf: dict[str, Any], physics: Any, x: torch.Tensor, steps: int, args: argparse.Namespace, augment: bool
+):
     torch.manual_seed(args.seed)
     model = build_reconstructor(conf)
     t0 = time.perf_counter()
@@ -135,6 +150,7 @@ def _train(name: str, conf: dict[str, Any], physics: Any, x: torch.Tensor, steps
         lr=args.lr,
         seed=args.seed,
         progress=not args.no_progress,
+        augment=augment,
     )
     res = physics.grid[0]
     print(
@@ -152,18 +168,19 @@ def run_physics(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     tests = {n: ground_truth(data, "test", args.n_test, n, seed=args.seed) for n in RESOLUTIONS}
     phys = {n: make_physics(kind, n, **params) for n in RESOLUTIONS}
     mode = phys[TRAIN_RES].input_mode
+    aug, dl = bool(cfg.get("augment", False)), bool(cfg.get("data_last", False))
     trained: dict[str, tuple[Any, dict[str, Any]]] = {}
     for model_name in cfg["models"]:
         if model_name not in args.skip:
-            conf = _config(model_name, mode)
-            trained[f"{model_name}@64"] = _train(model_name, conf, phys[TRAIN_RES], x_train, args.steps, args)
+            conf = _config(model_name, mode, dl)
+            trained[f"{model_name}@64"] = _train(model_name, conf, phys[TRAIN_RES], x_train, args.steps, args, aug)
     if f"{cfg['ref']}@256" not in args.skip:
         x256 = ground_truth(data, "train", args.n_256, 256, seed=args.seed)
-        ref = _train(cfg["ref"], _config(cfg["ref"], mode), phys[256], x256, args.steps_256, args)
+        ref = _train(cfg["ref"], _config(cfg["ref"], mode, dl), phys[256], x256, args.steps_256, args, aug)
         trained[f"{cfg['ref']}@256"] = ref
     if args.save:
         for label, (model, _) in trained.items():
-            conf = _config(label.split("@")[0], mode)
+            conf = _config(label.split("@")[0], mode, dl)
             save_reconstructor(Path(args.save) / f"{name}_{label}.pt", model, conf, physics=kind, params=params)
     # classical baselines: weights tuned at every grid on training images of that grid
     classical: dict[str, Any] = {"tv": {}, "wiener": {}}
@@ -238,7 +255,8 @@ def run_physics(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         "steps": args.steps,
         "steps_256": args.steps_256,
         "seed": args.seed,
-        "models": {m: _config(m, mode) for m in cfg["models"]},
+        "models": {m: _config(m, mode, dl) for m in cfg["models"]},
+        "augment": aug,
         "reference_at_256": cfg["ref"],
         "tv_lambda_grid": TV_GRID,
         "wiener_lambda_grid": WIENER_GRID,
