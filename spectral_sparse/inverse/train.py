@@ -55,11 +55,14 @@ class _Images(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
         x = self.images[i]
-        if self.augment:  # one of the 8 symmetries of the square (flips only for non-square images)
-            k = int(torch.randint(8 if self.square else 4, ()))
-            x = torch.rot90(x, k % 4, (-2, -1)) if self.square else x
-            x = x.flip(-1) if k >= 4 or (not self.square and k % 2) else x
-            x = x.flip(-2) if not self.square and k >= 2 else x
+        if self.augment and self.square:  # one of the 8 symmetries of the square
+            k = int(torch.randint(8, ()))
+            x = torch.rot90(x, k % 4, (-2, -1))
+            x = x.flip(-1) if k >= 4 else x
+        elif self.augment:  # a rectangle keeps only its 4 flips
+            k = int(torch.randint(4, ()))
+            x = x.flip(-1) if k & 1 else x
+            x = x.flip(-2) if k & 2 else x
         return {"x": x}  # deepinv's dict format (its tuple format is deprecated)
 
 
