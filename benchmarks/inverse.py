@@ -107,6 +107,7 @@ MODELS: dict[str, dict[str, Any]] = {
     "dncnn": DNCNN,
 }
 TRAIN_RES, RESOLUTIONS = 64, (64, 128, 256)
+DEFAULT_OUT = ROOT / "benchmarks" / "results"  # panels go to docs/img only for runs written here
 TV_GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 WIENER_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 
@@ -271,7 +272,9 @@ def run_physics(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     (out / f"inverse_{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
     plot_panels(
         panels,
-        ROOT / "docs" / "img" / f"inverse_{name}.png" if not args.quick else out / f"inverse_{name}.png",
+        ROOT / "docs" / "img" / f"inverse_{name}.png"
+        if out.resolve() == DEFAULT_OUT and not args.quick
+        else out / f"inverse_{name}.png",
         title=f"{name}: trained at 64x64 ({params})",
     )
     return rows
@@ -382,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", nargs="*", default=[], help="model names to skip (e.g. ours-unrolled)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--quick", action="store_true", help="tiny budgets (smoke run; results not for the docs)")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--save", metavar="DIR", help="also write every trained model to DIR/<physics>_<model>.pt")
