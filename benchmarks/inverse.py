@@ -2,29 +2,32 @@
 
 Run from the repository root::
 
-    OMP_NUM_THREADS=1 python benchmarks/inverse.py --threads 1                 # deblur, mri, tomography
+    OMP_NUM_THREADS=1 python benchmarks/inverse.py --threads 1                 # every setting in PHYSICS
     OMP_NUM_THREADS=1 python benchmarks/inverse.py --physics deblur --quick    # smoke run
+    python benchmarks/inverse.py --report                                      # tables and goals from the CSVs
 
-For each physics (``spectral_sparse.inverse.make_physics`` with :data:`PHYSICS`):
+For each setting of :data:`PHYSICS` (``spectral_sparse.inverse.make_physics`` parameters and data):
 
 * ``input`` — the physics' grid-consistent image (``A^T y`` for deblur, zero-filled
   ``A^dagger y`` for MRI, filtered back-projection for tomography);
-* ``tv`` — TV-regularised PGD through deepinv (``TVPrior``), weight tuned at 64 on
-  training images; ``wiener`` (deblur) — Tikhonov/Wiener via ``prox_l2``, tuned likewise;
-* ``dncnn@64`` — deepinv's DnCNN in ``ArtifactRemoval``, trained at 64 with the same
-  data, steps and batch size as ours, applied directly at every grid;
-* ``ours-artifact@64`` / ``ours-unrolled@64`` — ``SpectralDenoiser`` in ``ArtifactRemoval``
-  and in unrolled PGD, trained at 64, applied directly at every grid;
+* ``tv`` — TV-regularised PGD through deepinv (``TVPrior``); ``wiener`` (deblur) — the
+  Tikhonov/Wiener filter ``prox_l2``; both weights tuned at every grid on training images
+  of that grid;
+* ``dncnn@64`` — deepinv's DnCNN in ``ArtifactRemoval``, trained at 64 with the same data,
+  steps and batch size as ours, applied directly at every grid;
+* ``ours-artifact@64``, ``ours-hqs@64``, ``ours-unrolled@64`` — ``SpectralDenoiser`` in
+  ``ArtifactRemoval``, in unrolled HQS and in unrolled PGD (per setting, see ``models``),
+  trained at 64, applied directly at every grid;
 * ``...@64->up`` — "reconstruct at 64 then Fourier-upsample": the same pipeline run at
   64 (ground truth resampled to 64, measured by the 64-grid operator, reconstructed)
   and the result resampled to the test grid with ``ss.resample``;
-* ``ours-artifact@256`` — the same architecture trained directly at 256 (short budget).
+* ``<ref>@256`` — the architecture named by ``ref`` trained directly at 256.
 
-Data: deblur and MRI use scikit-image photographs (patches of 256 native pixels,
-split by image, ``spectral_sparse.inverse.SPLIT_NOTE``); tomography uses deepinv's
-random-ellipse phantoms (train/test seeds disjoint). Metrics: deepinv PSNR and SSIM
-(``max_pixel=1``), mean over the test images. Writes
-``benchmarks/results/inverse_<physics>.csv`` / ``.json`` and ``docs/img/inverse_<physics>.png``.
+Data: scikit-image photographs (patches of 256 native pixels, split by image,
+``spectral_sparse.inverse.SPLIT_NOTE``) or deepinv's random-ellipse phantoms (train/test
+seeds disjoint). Metrics: deepinv PSNR and SSIM (``max_pixel=1``), mean over the test
+images. Writes ``<out>/inverse_<setting>.csv`` / ``.json`` and the panels
+(``docs/img/inverse_<setting>.png`` when ``--out`` is ``benchmarks/results``).
 """
 
 from __future__ import annotations
