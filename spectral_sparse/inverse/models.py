@@ -215,29 +215,36 @@ class UnrolledPGD(nn.Module):
 
     def __init__(self, denoiser: nn.Module, n_iter: int = 4, stepsize: float = 1.0, sigma: float = 0.05) -> None:
         super().__init__()
-        from deepinv.optim import PGD, PnP
+        from deepinv.optim import PGD
 
-        if not isinstance(n_iter, int) or n_iter < 1:
-            raise ValueError(f"n_iter must be a positive int, got {n_iter!r}")
-        self.n_iter = n_iter
-        self.denoiser = denoiser
-        self.algo = PGD(
-            data_fidelity=grid_l2(),
-            prior=PnP(denoiser=denoiser),
-            stepsize=[float(stepsize)] * n_iter,
-            g_param=[float(sigma)] * n_iter,
-            max_iter=n_iter,
-            unfold=True,
-            trainable_params=["stepsize", "g_param"],
-            custom_init=lambda y, physics: initial_image(y, physics),
-        )
+        self.denoiser, self.n_iter = denoiser, n_iter
+        self.algo = _unfolded(PGD, denoiser, n_iter, stepsize, sigma)
 
     def forward(self, y: Tensor, physics: Any, **kwargs: Any) -> Tensor:
         """Reconstruct images ``(B, C, H, W)`` from measurements ``y`` of ``physics``."""
         return self.algo(y, physics)
 
 
-class UnrolledHQS(UnrolledPGD):
+def _unfolded(algorithm: type, denoiser: nn.Module, n_iter: int, stepsize: float, sigma: float, **kw: Any) -> Any:
+    """A deepinv optimiser unfolded for ``n_iter`` iterations: PnP prior, grid-consistent L2, trainable steps."""
+    from deepinv.optim import PnP
+
+    if not isinstance(n_iter, int) or isinstance(n_iter, bool) or n_iter < 1:
+        raise ValueError(f"n_iter must be a positive int, got {n_iter!r}")
+    return algorithm(
+        data_fidelity=grid_l2(),
+        prior=PnP(denoiser=denoiser),
+        stepsize=[float(stepsize)] * n_iter,
+        g_param=[float(sigma)] * n_iter,
+        max_iter=n_iter,
+        unfold=True,
+        trainable_params=["stepsize", "g_param"],
+        custom_init=lambda y, physics: initial_image(y, physics),
+        **kw,
+    )
+
+
+class UnrolledHQS(nn.Module):
     """Unrolled half-quadratic splitting with a learned denoiser as the prior step.
 
     ``x_0 = image(y)``, then ``n_iter`` times
@@ -278,25 +285,15 @@ class UnrolledHQS(UnrolledPGD):
         sigma: float = 0.05,
         data_last: bool = False,
     ) -> None:
-        nn.Module.__init__(self)
-        from deepinv.optim import HQS, PnP
+        super().__init__()
+        from deepinv.optim import HQS
 
-        if not isinstance(n_iter, int) or n_iter < 1:
-            raise ValueError(f"n_iter must be a positive int, got {n_iter!r}")
-        self.n_iter = n_iter
-        self.denoiser = denoiser
-        self.algo = HQS(
-            data_fidelity=grid_l2(),
-            prior=PnP(denoiser=denoiser),
-            stepsize=[float(stepsize)] * n_iter,
-            g_param=[float(sigma)] * n_iter,
-            max_iter=n_iter,
-            unfold=True,
-            trainable_params=["stepsize", "g_param"],
-            custom_init=lambda y, physics: initial_image(y, physics),
-            g_first=bool(data_last),
-        )
-        self.data_last = bool(data_last)
+        self.denoiser, self.n_iter, self.data_last = denoiser, n_iter, bool(data_last)
+        self.algo = _unfolded(HQS, denoiser, n_iter, stepsize, sigma, g_first=self.data_last)
+
+    def forward(self, y: Tensor, physics: Any, **kwargs: Any) -> Tensor:
+        """Reconstruct images ``(B, C, H, W)`` from measurements ``y`` of ``physics``."""
+        return self.algo(y, physics)
 
 
 def _backbone(config: dict[str, Any]) -> nn.Module:
