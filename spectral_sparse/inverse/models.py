@@ -188,7 +188,17 @@ def grid_l2() -> Any:
     return GridL2()
 
 
-class UnrolledPGD(nn.Module):
+class _Unrolled(nn.Module):
+    """A deepinv optimiser unfolded around a learned denoiser (``self.algo``), called as ``model(y, physics)``."""
+
+    algo: nn.Module
+
+    def forward(self, y: Tensor, physics: Any, **kwargs: Any) -> Tensor:
+        """Reconstruct images ``(B, C, H, W)`` from measurements ``y`` of ``physics``."""
+        return self.algo(y, physics)
+
+
+class UnrolledPGD(_Unrolled):
     """Unrolled proximal gradient descent with a learned denoiser as the proximal step.
 
     ``x_0 = image(y)`` (:func:`initial_image`), then ``n_iter`` times
@@ -220,10 +230,6 @@ class UnrolledPGD(nn.Module):
         self.denoiser, self.n_iter = denoiser, n_iter
         self.algo = _unfolded(PGD, denoiser, n_iter, stepsize, sigma)
 
-    def forward(self, y: Tensor, physics: Any, **kwargs: Any) -> Tensor:
-        """Reconstruct images ``(B, C, H, W)`` from measurements ``y`` of ``physics``."""
-        return self.algo(y, physics)
-
 
 def _unfolded(algorithm: type, denoiser: nn.Module, n_iter: int, stepsize: float, sigma: float, **kw: Any) -> Any:
     """A deepinv optimiser unfolded for ``n_iter`` iterations: PnP prior, grid-consistent L2, trainable steps."""
@@ -244,7 +250,7 @@ def _unfolded(algorithm: type, denoiser: nn.Module, n_iter: int, stepsize: float
     )
 
 
-class UnrolledHQS(nn.Module):
+class UnrolledHQS(_Unrolled):
     """Unrolled half-quadratic splitting with a learned denoiser as the prior step.
 
     ``x_0 = image(y)``, then ``n_iter`` times
@@ -256,11 +262,8 @@ class UnrolledHQS(nn.Module):
 
     Parameters
     ----------
-    denoiser : nn.Module
-        ``denoiser(x, sigma)``, shared across iterations.
-    n_iter : int
-    stepsize, sigma : float
-        Initial ``gamma_k`` and ``sigma_k``.
+    denoiser, n_iter, stepsize, sigma
+        As for :class:`UnrolledPGD`.
     data_last : bool
         Swap the order of the two steps, ``x <- prox_{gamma_k f}(D(x, sigma_k))``, so that
         the output comes from a data step: for noise-free measurements (MRI) the result
@@ -290,10 +293,6 @@ class UnrolledHQS(nn.Module):
 
         self.denoiser, self.n_iter, self.data_last = denoiser, n_iter, bool(data_last)
         self.algo = _unfolded(HQS, denoiser, n_iter, stepsize, sigma, g_first=self.data_last)
-
-    def forward(self, y: Tensor, physics: Any, **kwargs: Any) -> Tensor:
-        """Reconstruct images ``(B, C, H, W)`` from measurements ``y`` of ``physics``."""
-        return self.algo(y, physics)
 
 
 def _backbone(config: dict[str, Any]) -> nn.Module:
