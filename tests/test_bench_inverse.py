@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks import inverse as ib
-from spectral_sparse.inverse import load_reconstructor
+from spectral_sparse.inverse import ground_truth, load_reconstructor, make_physics
+from spectral_sparse.inverse.train import measure
 
 pytest.importorskip("deepinv")
 
@@ -59,6 +61,37 @@ def test_goals_pick_the_right_rows(tmp_path: Path) -> None:
     line = next(s for s in text.splitlines() if s.startswith("| deblur |"))
     assert line.count("**missed**") == 1 and "+1.50 (wiener): **missed**" in line  # 1.5 < 3 dB
     assert "-0.40 (ours-hqs@64 vs @256): met" in line and "+1.20 (ours-hqs@64->up): met" in line
+    assert "against upper bounds" not in text  # no inverse_ceilings.csv yet
+    with (tmp_path / "inverse_ceilings.csv").open("w") as f:
+        f.write("physics,bound,resolution,psnr,ssim,n_test\n")
+        f.write("deblur,band-limit@64,256,26.0,0.7,2\ndeblur,oracle-wiener,256,24.4,0.6,2\n")
+        f.write("deblur,band-limit@64,128,99.0,0.9,2\n")  # another grid: not in the 256 table
+    line = [s for s in ib.report(tmp_path, ["deblur"]).splitlines() if s.startswith("| deblur |")][-1]
+    # goal 2 needs the best ->up + 1 = 23.8 + 1; goal 4 the best classical + 3 = 23.5 + 3
+    assert line == "| deblur | 25.00 | 24.80 | 26.50 | 26.00 | 24.40 |"
+
+
+def test_oracle_wiener_inverts_noise_free_blur_and_ignores_empty_frequencies() -> None:
+    physics = make_physics("deblur", 32, width=0.005, noise_sigma=0.0)
+    x = ground_truth("phantoms", "test", 2, 32).double()
+    y = measure(physics, x.float(), 0).double()
+    assert torch.allclose(ib.oracle_wiener(physics, x, y).double(), x, atol=1e-4)  # sigma 0: the exact inverse
+    noisy = make_physics("deblur", 32, width=0.005, noise_sigma=0.1)
+    flat = torch.full((1, 1, 32, 32), 0.5)  # only the mean is non-zero: every other gain is 0
+    out = ib.oracle_wiener(noisy, flat, measure(noisy, flat, 0))
+    assert torch.allclose(out, out.mean().expand_as(out), atol=1e-6)
+
+
+def test_ceilings_bound_every_upsampled_pipeline(tmp_path: Path) -> None:
+    assert ib.main(["--ceilings", "--quick", "--physics", "deblur", "tomography", "--out", str(tmp_path)]) == 0
+    with (tmp_path / "inverse_ceilings.csv").open() as f:
+        psnr = {(r["physics"], r["bound"], int(r["resolution"])): float(r["psnr"]) for r in csv.DictReader(f)}
+    assert {k[2] for k in psnr} == {64, 128, 256}
+    assert ("tomography", "oracle-wiener", 256) not in psnr  # deblur only
+    for n in (128, 256):
+        # the projection on the 64 grid's frequencies is the closest any ...@64->up can be
+        assert psnr[("deblur", "oracle-wiener@64->up", n)] < psnr[("deblur", "band-limit@64", n)]
+        assert psnr[("deblur", "band-limit@64", n)] < psnr[("deblur", "band-limit@64", 64)]
 
 
 def test_quick_run_writes_csv_json_and_panels(tmp_path: Path) -> None:
