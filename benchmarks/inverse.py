@@ -342,8 +342,12 @@ def ceilings(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 PANELS = ("tv", "ours-artifact@64", "ours-unrolled@64", "ours-hqs@64", "dncnn@64", "ours-hqs@64->up", "dncnn@64->up")
 
 
-def report(out: Path, kinds: list[str]) -> str:
-    """Markdown tables (PSNR / SSIM per method and grid, parameters) from ``inverse_<physics>.csv``."""
+def report(out: Path, kinds: list[str], ref_from: Path | None = None) -> str:
+    """Markdown tables (PSNR / SSIM per method and grid, parameters) from ``inverse_<physics>.csv``.
+
+    ``ref_from``: a directory whose ``inverse_<physics>.csv`` holds the 256-trained
+    reference used for goal 1 (see :func:`goals_at`).
+    """
     import csv
 
     lines = []
@@ -362,7 +366,12 @@ def report(out: Path, kinds: list[str]) -> str:
             vals = [f"{float(cells[n]['psnr']):.2f} / {float(cells[n]['ssim']):.3f}" if n in cells else "" for n in res]
             lines.append(f"| {method} | {int(params):,} | " + " | ".join(vals) + " |")
         lines.append("")
-    goals = [g for g in (goals_at(out / f"inverse_{kind}.csv", kind) for kind in kinds) if g]
+    goals = []
+    for kind in kinds:
+        ref = None if ref_from is None else Path(ref_from) / f"inverse_{kind}.csv"
+        g = goals_at(out / f"inverse_{kind}.csv", kind, ref_path=ref)
+        if g:
+            goals.append(g)
     if goals:
         lines += [
             "**Against the goals at 256x256** (dB, positive: ours is better; ours = the best of ours trained at 64)",
@@ -414,14 +423,16 @@ def _ceilings_at(path: Path, resolution: int = 256) -> dict[str, dict[str, float
     return out
 
 
-def goals_at(path: Path, physics: str, resolution: int = 256) -> dict[str, Any]:
+def goals_at(path: Path, physics: str, resolution: int = 256, ref_path: Path | None = None) -> dict[str, Any]:
     """The issue's four comparisons at ``resolution`` from one ``inverse_<physics>.csv`` (empty if absent).
 
     ``ours``: the best ``ours-*@64`` row; ``ref``: the 256-trained architecture's ``@64`` row
     minus its ``@256`` row (the same architecture, whichever of ours is best); ``up``: ours
     minus the best ``...->up`` row; ``cnn``: ours minus the best ``dncnn@64`` / ``unet@64``
     row, applied directly or upsampled; ``classical``: ours minus the best of ``tv`` and
-    ``wiener``. Values are ``(difference in dB, compared method)``.
+    ``wiener``. Values are ``(difference in dB, compared method)``. With ``ref_path`` (the
+    CSV of a run that trained only the reference, same test images and noise), the ``@256``
+    rows come from there instead.
     """
     import csv
 
@@ -429,6 +440,13 @@ def goals_at(path: Path, physics: str, resolution: int = 256) -> dict[str, Any]:
         return {}
     with path.open() as f:
         psnr = {r["method"]: float(r["psnr"]) for r in csv.DictReader(f) if int(r["resolution"]) == resolution}
+    if ref_path is not None:
+        if not ref_path.is_file():
+            raise FileNotFoundError(f"reference CSV {str(ref_path)!r} does not exist")
+        psnr = {m: v for m, v in psnr.items() if not m.endswith("@256")}
+        with ref_path.open() as f:
+            rows = [r for r in csv.DictReader(f) if int(r["resolution"]) == resolution]
+        psnr.update({r["method"]: float(r["psnr"]) for r in rows if r["method"].endswith("@256")})
     ours = {m: v for m, v in psnr.items() if m.startswith("ours-") and m.endswith("@64")}
     if not ours:
         return {}
@@ -478,11 +496,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save", metavar="DIR", help="also write every trained model to DIR/<physics>_<model>.pt")
     ap.add_argument("--report", action="store_true", help="only print markdown tables from the CSVs in --out")
     ap.add_argument(
+        "--ref-from", metavar="DIR", help="with --report: take the 256-trained reference rows from DIR's CSVs"
+    )
+    ap.add_argument(
         "--ceilings", action="store_true", help="only write the upper bounds <out>/inverse_ceilings.csv (no training)"
     )
     args = ap.parse_args(argv)
     if args.report:
-        print(report(Path(args.out), args.physics))
+        print(report(Path(args.out), args.physics, args.ref_from))
         return 0
     if args.quick:
         args.steps, args.steps_256, args.n_train, args.n_256, args.n_test, args.tv_iter = 4, 2, 16, 4, 2, 3

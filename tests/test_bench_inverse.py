@@ -56,6 +56,13 @@ def test_goals_pick_the_right_rows(tmp_path: Path) -> None:
     assert g["cnn"] == (2.5, "dncnn@64->up")  # the better of DnCNN applied directly and upsampled
     assert g["classical"] == (1.5, "wiener")
     assert ib.goals_at(tmp_path / "missing.csv", "deblur") == {}
+    (tmp_path / "ref").mkdir()
+    _write(tmp_path / "ref" / "inverse_deblur.csv", [("ours-hqs@256", 26.5), ("tv", 99.0)])
+    g = ib.goals_at(tmp_path / "inverse_deblur.csv", "deblur", ref_path=tmp_path / "ref" / "inverse_deblur.csv")
+    assert g["ref"] == (-1.5, "ours-hqs@64 vs @256") and g["classical"] == (1.5, "wiener")  # only @256 rows taken
+    assert "-1.50 (ours-hqs@64 vs @256): **missed**" in ib.report(tmp_path, ["deblur"], tmp_path / "ref")
+    with pytest.raises(FileNotFoundError, match="reference CSV"):
+        ib.goals_at(tmp_path / "inverse_deblur.csv", "deblur", ref_path=tmp_path / "nope.csv")
     text = ib.report(tmp_path, ["deblur"])
     assert "| ours-hqs@64 | 7 | 28.00 / 0.500 | 25.00 / 0.500 |" in text
     line = next(s for s in text.splitlines() if s.startswith("| deblur |"))
