@@ -115,3 +115,22 @@ def test_quick_run_writes_csv_json_and_panels(tmp_path: Path) -> None:
     assert ib.goals_at(tmp_path / "inverse_mri-band.csv", "mri-band")["ours"][1].endswith("@64")
     _, config, meta = load_reconstructor(tmp_path / "m" / "mri-band_ours-hqs@256.pt")
     assert config["wrapper"] == "hqs" and meta["params"]["k_max"] is None
+
+
+def test_rerun_tv_replaces_only_the_tv_rows(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="run the benchmark"):
+        ib.main(["--rerun-tv", "--quick", "--physics", "deblur", "--out", str(tmp_path)])
+    _write(tmp_path / "inverse_deblur.csv", ROWS)
+    path = tmp_path / "inverse_deblur.csv"  # hand-made: grids 64 and 256 only
+    path.write_text(path.read_text().replace("x,", "deblur,"))
+    (tmp_path / "inverse_deblur.json").write_text(json.dumps({"tv_iter": 40, "rows": []}))
+    assert ib.main(["--rerun-tv", "--quick", "--physics", "deblur", "--out", str(tmp_path)]) == 0
+    with (tmp_path / "inverse_deblur.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    tv = [r for r in rows if r["method"] == "tv"]
+    assert [int(r["resolution"]) for r in tv] == [64, 256] and {r["tv_iter"] for r in tv} == {"3"}
+    assert all(float(r["psnr"]) not in (23.0, 26.0) and r["n_test"] == "2" for r in tv)  # measured, not kept
+    others = [(r["method"], int(r["resolution"]), float(r["psnr"])) for r in rows if r["method"] != "tv"]
+    assert others == [(m, n, v + (3.0 if n == 64 else 0.0)) for m, v in ROWS if m != "tv" for n in (64, 256)]
+    meta = json.loads((tmp_path / "inverse_deblur.json").read_text())
+    assert meta["tv_iter"] == 3 and len(meta["rows"]) == len(rows)
