@@ -134,3 +134,16 @@ def test_rerun_tv_replaces_only_the_tv_rows(tmp_path: Path) -> None:
     assert others == [(m, n, v + (3.0 if n == 64 else 0.0)) for m, v in ROWS if m != "tv" for n in (64, 256)]
     meta = json.loads((tmp_path / "inverse_deblur.json").read_text())
     assert meta["tv_iter"] == 3 and len(meta["rows"]) == len(rows)
+
+
+def test_tv_convergence_writes_one_tuned_row_per_iteration_count(tmp_path: Path) -> None:
+    from benchmarks import tv_convergence as tc
+
+    argv = ["--physics", "deblur", "--resolution", "16", "--iterations", "1", "3", "--lambdas", "0.01", "0.1"]
+    assert tc.main([*argv, "--n-test", "2", "--out", str(tmp_path)]) == 0
+    with (tmp_path / "tv_convergence_deblur.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["iterations"]) for r in rows] == [1, 3]
+    assert all(float(r["lambda"]) in (0.01, 0.1) and r["n_test"] == "2" for r in rows)
+    with pytest.raises(SystemExit):
+        tc.main(["--iterations", "0"])
