@@ -145,8 +145,10 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _tune(make: Any, grid: tuple[float, ...], physics: Any, x: torch.Tensor) -> tuple[float, float]:
-    best = max(grid, key=lambda lam: evaluate_reconstructor(make(lam), physics, x, seed=1)["psnr"])
-    return best, evaluate_reconstructor(make(best), physics, x, seed=1)["psnr"]
+    """The weight of ``grid`` whose method ``make(weight)`` scores best on ``x``, and that score."""
+    psnr = {lam: evaluate_reconstructor(make(lam), physics, x, seed=1)["psnr"] for lam in grid}
+    best = max(psnr, key=psnr.get)
+    return best, psnr[best]
 
 
 def _train(

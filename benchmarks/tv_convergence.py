@@ -27,13 +27,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import inverse as ib  # noqa: E402
 from spectral_sparse.inverse import ground_truth, make_physics  # noqa: E402
-from spectral_sparse.inverse.train import (  # noqa: E402
-    evaluate_reconstructor,
-    measure,
-    reconstruct_batched,
-    score,
-    tv_reconstruction,
-)
+from spectral_sparse.inverse.train import measure, reconstruct_batched, score, tv_reconstruction  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,11 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for it in args.iterations:
         t0 = time.perf_counter()
-        tune = {
-            lam: evaluate_reconstructor(tv_reconstruction(lam, n_iter=it), physics, x_tune, seed=1)["psnr"]
-            for lam in args.lambdas
-        }
-        best = max(tune, key=tune.get)
+        best, tune_psnr = ib._tune(
+            lambda v, it=it: tv_reconstruction(v, n_iter=it), tuple(args.lambdas), physics, x_tune
+        )
         r = score(reconstruct_batched(tv_reconstruction(best, n_iter=it), y, physics), x)
         rows.append(
             {
@@ -70,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 "resolution": n,
                 "iterations": it,
                 "lambda": best,
-                "tune_psnr": round(tune[best], 3),
+                "tune_psnr": round(tune_psnr, 3),
                 "psnr": round(r["psnr"], 3),
                 "ssim": round(r["ssim"], 4),
                 "n_test": r["n"],
