@@ -177,8 +177,10 @@ def _train(
     return model, {**hist, "train_resolution": res}
 
 
-def _classical(name: str, phys: dict[int, Any], args: argparse.Namespace) -> dict[str, dict[int, Any]]:
-    """TV (and Wiener for deblur), weights tuned at every grid on training images of that grid."""
+def _classical(
+    name: str, phys: dict[int, Any], args: argparse.Namespace, wiener: bool = True
+) -> dict[str, dict[int, Any]]:
+    """TV (and, with ``wiener``, Wiener for deblur), weights tuned at every grid on training images of that grid."""
     cfg = PHYSICS[name]
     kind, data = cfg.get("kind", name), cfg["data"]
     classical: dict[str, Any] = {"tv": {}, "wiener": {}}
@@ -187,10 +189,12 @@ def _classical(name: str, phys: dict[int, Any], args: argparse.Namespace) -> dic
         lam, _ = _tune(lambda v: tv_reconstruction(v, n_iter=args.tv_iter), TV_GRID, phys[n], x_tune[:4])
         info = {"lambda": lam, "tv_iter": args.tv_iter}
         classical["tv"][n] = (tv_reconstruction(lam, n_iter=args.tv_iter), 0, info)
-        if kind == "deblur":
+        if kind == "deblur" and wiener:
             lam_w, _ = _tune(wiener_reconstruction, WIENER_GRID, phys[n], x_tune)
             classical["wiener"][n] = (wiener_reconstruction(lam_w), 0, {"lambda": lam_w})
-        print(f"[{name}] {n}: tuned tv {lam:g}" + (f", wiener {lam_w:g}" if kind == "deblur" else ""), flush=True)
+        print(
+            f"[{name}] {n}: tuned tv {lam:g}" + (f", wiener {lam_w:g}" if n in classical["wiener"] else ""), flush=True
+        )
     return classical
 
 
@@ -212,7 +216,7 @@ def rerun_tv(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     with path.open() as f:
         rows = list(csv.DictReader(f))
     phys = {n: make_physics(kind, n, **cfg["params"]) for n in RESOLUTIONS}
-    classical = _classical(name, phys, args)["tv"]
+    classical = _classical(name, phys, args, wiener=False)["tv"]
     new = {}
     for n in RESOLUTIONS:
         x, p = ground_truth(data, "test", args.n_test, n, seed=args.seed), phys[n]
@@ -566,6 +570,8 @@ def main(argv: list[str] | None = None) -> int:
         "--ceilings", action="store_true", help="only write the upper bounds <out>/inverse_ceilings.csv (no training)"
     )
     args = ap.parse_args(argv)
+    if args.ref_from and not args.report:
+        ap.error("--ref-from only applies with --report")
     if args.report:
         print(report(Path(args.out), args.physics, args.ref_from))
         return 0

@@ -61,6 +61,8 @@ def test_goals_pick_the_right_rows(tmp_path: Path) -> None:
     g = ib.goals_at(tmp_path / "inverse_deblur.csv", "deblur", ref_path=tmp_path / "ref" / "inverse_deblur.csv")
     assert g["ref"] == (-1.5, "ours-hqs@64 vs @256") and g["classical"] == (1.5, "wiener")  # only @256 rows taken
     assert "-1.50 (ours-hqs@64 vs @256): **missed**" in ib.report(tmp_path, ["deblur"], tmp_path / "ref")
+    with pytest.raises(SystemExit):  # --ref-from without --report
+        ib.main(["--ref-from", str(tmp_path / "ref"), "--out", str(tmp_path)])
     with pytest.raises(FileNotFoundError, match="reference CSV"):
         ib.goals_at(tmp_path / "inverse_deblur.csv", "deblur", ref_path=tmp_path / "nope.csv")
     text = ib.report(tmp_path, ["deblur"])
