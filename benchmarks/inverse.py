@@ -92,6 +92,15 @@ PHYSICS: dict[str, dict[str, Any]] = {
         "augment": True,
         "data_last": True,
     },
+    "mri-band-phantoms-noisy": {  # the same scan with noise on every measured coefficient
+        "kind": "mri",
+        "params": {"k_max": None, "k_center": 3, "acceleration": 4.0, "seed": 0, "noise_sigma": 3e-4},
+        "data": "phantoms",
+        "models": ("ours-artifact", "ours-hqs", "dncnn"),
+        "ref": "ours-hqs",
+        "augment": True,
+        "tv_grid": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),  # noise moves the best weight up
+    },
     "tomography": {
         "params": {"n_angles": 24, "noise_sigma": 0.0},
         "data": "phantoms",
@@ -186,7 +195,8 @@ def _classical(
     classical: dict[str, Any] = {"tv": {}, "wiener": {}}
     for n in RESOLUTIONS:
         x_tune = ground_truth(data, "train", 16, n, seed=args.seed + 1)
-        lam, _ = _tune(lambda v: tv_reconstruction(v, n_iter=args.tv_iter), TV_GRID, phys[n], x_tune[:4])
+        grid = cfg.get("tv_grid", TV_GRID)
+        lam, _ = _tune(lambda v: tv_reconstruction(v, n_iter=args.tv_iter), grid, phys[n], x_tune[:4])
         info = {"lambda": lam, "tv_iter": args.tv_iter}
         classical["tv"][n] = (tv_reconstruction(lam, n_iter=args.tv_iter), 0, info)
         if kind == "deblur" and wiener:
@@ -328,7 +338,7 @@ def run_physics(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         "models": {m: _config(m, mode, dl) for m in cfg["models"]},
         "augment": aug,
         "reference_at_256": cfg["ref"],
-        "tv_lambda_grid": TV_GRID,
+        "tv_lambda_grid": cfg.get("tv_grid", TV_GRID),
         "wiener_lambda_grid": WIENER_GRID,
         "tv_iter": args.tv_iter,
         "losses": {label: hist["loss"] for label, (_, hist) in trained.items()},

@@ -149,3 +149,69 @@ def test_tv_convergence_writes_one_tuned_row_per_iteration_count(tmp_path: Path)
     assert all(float(r["lambda"]) in (0.01, 0.1) and r["n_test"] == "2" for r in rows)
     with pytest.raises(SystemExit):
         tc.main(["--iterations", "0"])
+
+
+def test_a_setting_can_widen_the_tv_weight_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    seen: list[tuple[float, ...]] = []
+
+    def fake_tune(make, grid, physics, x):  # records the grid, picks its largest weight
+        seen.append(tuple(grid))
+        return grid[-1], 0.0
+
+    monkeypatch.setattr(ib, "_tune", fake_tune)
+    monkeypatch.setattr(ib, "RESOLUTIONS", (16,))
+    args = argparse.Namespace(seed=0, tv_iter=2)
+    for name, grid in (
+        ("mri-band-phantoms-noisy", ib.PHYSICS["mri-band-phantoms-noisy"]["tv_grid"]),
+        ("deblur", ib.TV_GRID),
+    ):
+        cfg = ib.PHYSICS[name]
+        phys = {16: make_physics(cfg.get("kind", name), 16, **cfg["params"])}
+        seen.clear()
+        out = ib._classical(name, phys, args, wiener=False)
+        assert seen == [tuple(grid)] and out["tv"][16][2]["lambda"] == grid[-1]
+    assert ib.PHYSICS["mri-band-phantoms-noisy"]["params"]["noise_sigma"] > 0
+
+
+def test_band_split_adds_up_and_places_errors_where_they_are() -> None:
+    from benchmarks.inverse_bands import band_mse
+
+    n = 128
+    physics = make_physics("mri", n, **ib.PHYSICS["mri-band-phantoms"]["params"])
+    measured = (physics.mask != 0).reshape(n, n)
+    x = ground_truth("phantoms", "test", 2, n)
+    x_hat = x + 0.01 * torch.randn_like(x)
+    parts = band_mse(x_hat, x, measured)
+    assert sum(parts.values()) == pytest.approx(float(((x_hat - x).double() ** 2).mean()), rel=1e-6)
+    assert all(v > 0 for v in parts.values())
+    # an error made only of unmeasured frequencies above the 64 grid's band lands in that part alone
+    k = torch.fft.fftfreq(n, 1.0 / n).abs()
+    high = torch.maximum(k[:, None], k[None, :]) > 32
+    spec = torch.fft.fft2(torch.randn(2, 1, n, n, dtype=torch.float64)) * (high & ~measured)
+    e = torch.fft.ifft2(spec).real
+    parts = band_mse(x + e, x, measured)
+    assert parts["high-unmeasured"] == pytest.approx(float((e**2).mean()), rel=1e-6)
+    assert (
+        max(parts[b] for b in ("low-measured", "low-unmeasured", "high-measured"))
+        < 1e-12 * parts["high-unmeasured"] + 1e-20
+    )
+
+
+def test_inverse_bands_end_to_end_and_argument_errors(tmp_path: Path) -> None:
+    from benchmarks import inverse_bands as bands
+    from spectral_sparse.inverse import build_reconstructor, save_reconstructor
+
+    conf = ib._config("ours-hqs", "pinv", True)
+    save_reconstructor(tmp_path / "m" / "mri-band-phantoms_ours-hqs@64.pt", build_reconstructor(conf), conf)
+    argv = ["--models", str(tmp_path / "m"), "--tv-lambda", "0.01", "--tv-iter", "2", "--n-test", "2"]
+    assert bands.main([*argv, "--resolution", "64", "--out", str(tmp_path)]) == 0
+    with (tmp_path / "inverse_bands_mri-band-phantoms_64.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["method"] for r in rows] == ["input", "tv", "ours-hqs@64"]
+    assert all(r["psnr_high-unmeasured"] == "inf" for r in rows)  # the 64 grid has no frequency above its band
+    assert all(float(r["psnr_total"]) <= float(r["psnr_low-unmeasured"]) for r in rows)
+    for bad in (["--resolution", "32"], ["--tv-lambda", "0"], ["--physics", "deblur"]):
+        with pytest.raises(SystemExit):
+            bands.main([*argv, *bad])
