@@ -9,11 +9,12 @@ Run from the repository root, after a benchmark run that saved its models::
 Same test images, noise and physics as ``benchmarks/inverse.py`` (``--seed``, ``--n-test``).
 The error ``x_hat - x`` of every method (``input``, TV with the given weight and
 iterations, and every ``<physics>_<label>.pt`` in ``--models``) is split by Parseval into
-four parts of the grid's Fourier plane: inside the band of the 64 training grid
-(``max(|k_y|, |k_x|) <= 32`` cycles per field of view) or above it, and, for MRI, measured
-or not. Each part is reported as the PSNR the error of that part alone would give
-(``10 log10(1 / MSE_part)``, MSE averaged over the test images; the parts' MSEs add up to
-the total). Writes ``benchmarks/results/inverse_bands_<physics>_<resolution>.csv``.
+parts of the grid's Fourier plane: inside the band of the 64 training grid
+(``max(|k_y|, |k_x|) <= 32`` cycles per field of view) or above it (columns ``low``,
+``high``), and, for MRI, measured or not (``low-measured`` ... ``high-unmeasured``).
+Each part is reported as the PSNR the error of that part alone would give
+(``10 log10(1 / MSE_part)``, MSE averaged over the test images; the parts' MSEs add up
+to the total). Writes ``benchmarks/results/inverse_bands_<physics>_<resolution>.csv``.
 """
 
 from __future__ import annotations
@@ -40,20 +41,18 @@ BANDS = ("low-measured", "low-unmeasured", "high-measured", "high-unmeasured")
 def band_mse(x_hat: torch.Tensor, x: torch.Tensor, measured: torch.Tensor | None) -> dict[str, float]:
     """MSE of ``x_hat - x`` (``(B, 1, N, N)``) per part of the Fourier plane, mean over the batch.
 
-    ``measured``: boolean ``(N, N)`` in ``torch.fft.fft2`` order, or ``None`` (every
-    frequency counts as unmeasured). The four values add up to the total MSE.
+    ``measured``: boolean ``(N, N)`` in ``torch.fft.fft2`` order: four parts (:data:`BANDS`);
+    or ``None`` (no measured set, e.g. tomography): two parts, ``"low"`` and ``"high"``.
+    The values add up to the total MSE.
     """
     n = x.shape[-1]
     err = torch.fft.fft2((x_hat - x).double(), norm="ortho").abs() ** 2 / (n * n)  # Parseval: sums to the MSE
     k = torch.fft.fftfreq(n, 1.0 / n).abs()
     low = torch.maximum(k[:, None], k[None, :]) <= ib.TRAIN_RES // 2
-    meas = torch.zeros(n, n, dtype=torch.bool) if measured is None else measured
-    parts = {
-        "low-measured": low & meas,
-        "low-unmeasured": low & ~meas,
-        "high-measured": ~low & meas,
-        "high-unmeasured": ~low & ~meas,
-    }
+    if measured is None:
+        parts = {"low": low, "high": ~low}
+    else:
+        parts = dict(zip(BANDS, (low & measured, low & ~measured, ~low & measured, ~low & ~measured), strict=True))
     return {name: float(err[..., m].sum(-1).mean()) for name, m in parts.items()}
 
 
@@ -94,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {"physics": args.physics, "resolution": n, "method": label}
         row.update(tv_lambda=args.tv_lambda if label == "tv" else "", tv_iter=args.tv_iter if label == "tv" else "")
         row["psnr_total"] = _psnr(sum(mse.values()))  # of the mean MSE (the benchmark averages per-image PSNR)
-        row.update({f"psnr_{b}": _psnr(mse[b]) for b in BANDS if measured is not None or "unmeasured" in b})
+        row.update({f"psnr_{b}": _psnr(v) for b, v in mse.items()})
         rows.append(row)
         print(" | ".join(str(v) for v in row.values()), flush=True)
     out = Path(args.out) / f"inverse_bands_{args.physics}_{n}.csv"

@@ -197,6 +197,10 @@ def test_band_split_adds_up_and_places_errors_where_they_are() -> None:
         max(parts[b] for b in ("low-measured", "low-unmeasured", "high-measured"))
         < 1e-12 * parts["high-unmeasured"] + 1e-20
     )
+    # without a measured set (tomography) two parts: the same error lies wholly above the band
+    two = band_mse(x + e, x, None)
+    assert set(two) == {"low", "high"} and two["high"] == pytest.approx(parts["high-unmeasured"], rel=1e-9)
+    assert two["low"] < 1e-12 * two["high"] + 1e-20
 
 
 def test_inverse_bands_end_to_end_and_argument_errors(tmp_path: Path) -> None:
