@@ -121,6 +121,13 @@ MODELS: dict[str, dict[str, Any]] = {
 TRAIN_RES, RESOLUTIONS = 64, (64, 128, 256)
 DEFAULT_OUT = ROOT / "benchmarks" / "results"  # panels go to docs/img only for runs written here
 TV_GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+
+
+def tv_grid(name: str) -> tuple[float, ...]:
+    """The TV weights tuned over for setting ``name``: its ``tv_grid``, else :data:`TV_GRID`."""
+    return tuple(PHYSICS[name].get("tv_grid", TV_GRID))
+
+
 WIENER_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 
 
@@ -195,8 +202,7 @@ def _classical(
     classical: dict[str, Any] = {"tv": {}, "wiener": {}}
     for n in RESOLUTIONS:
         x_tune = ground_truth(data, "train", 16, n, seed=args.seed + 1)
-        grid = cfg.get("tv_grid", TV_GRID)
-        lam, _ = _tune(lambda v: tv_reconstruction(v, n_iter=args.tv_iter), grid, phys[n], x_tune[:4])
+        lam, _ = _tune(lambda v: tv_reconstruction(v, n_iter=args.tv_iter), tv_grid(name), phys[n], x_tune[:4])
         info = {"lambda": lam, "tv_iter": args.tv_iter}
         classical["tv"][n] = (tv_reconstruction(lam, n_iter=args.tv_iter), 0, info)
         if kind == "deblur" and wiener:
@@ -338,7 +344,7 @@ def run_physics(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         "models": {m: _config(m, mode, dl) for m in cfg["models"]},
         "augment": aug,
         "reference_at_256": cfg["ref"],
-        "tv_lambda_grid": cfg.get("tv_grid", TV_GRID),
+        "tv_lambda_grid": tv_grid(name),
         "wiener_lambda_grid": WIENER_GRID,
         "tv_iter": args.tv_iter,
         "losses": {label: hist["loss"] for label, (_, hist) in trained.items()},

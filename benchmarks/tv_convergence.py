@@ -35,11 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--physics", default="mri-band-phantoms", choices=list(ib.PHYSICS))
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--iterations", type=int, nargs="+", default=[40, 120, 300])
-    ap.add_argument("--lambdas", type=float, nargs="+", default=list(ib.TV_GRID))
+    ap.add_argument("--lambdas", type=float, nargs="+", help="TV weights [the setting's grid, ib.tv_grid]")
     ap.add_argument("--n-test", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args(argv)
+    args.lambdas = args.lambdas or list(ib.tv_grid(args.physics))
     if args.resolution < 8 or min(args.iterations) < 1 or min(args.lambdas) <= 0:
         ap.error("--resolution must be >= 8, --iterations >= 1 and --lambdas > 0")
     torch.set_num_threads(1)

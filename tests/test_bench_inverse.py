@@ -151,8 +151,10 @@ def test_tv_convergence_writes_one_tuned_row_per_iteration_count(tmp_path: Path)
         tc.main(["--iterations", "0"])
 
 
-def test_a_setting_can_widen_the_tv_weight_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_setting_can_widen_the_tv_weight_grid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import argparse
+
+    from benchmarks import tv_convergence as tc
 
     seen: list[tuple[float, ...]] = []
 
@@ -173,6 +175,16 @@ def test_a_setting_can_widen_the_tv_weight_grid(monkeypatch: pytest.MonkeyPatch)
         out = ib._classical(name, phys, args, wiener=False)
         assert seen == [tuple(grid)] and out["tv"][16][2]["lambda"] == grid[-1]
     assert ib.PHYSICS["mri-band-phantoms-noisy"]["params"]["noise_sigma"] > 0
+    # the convergence script tunes over the same grid unless --lambdas says otherwise
+    argv = ["--resolution", "16", "--iterations", "1", "--n-test", "1", "--out", str(tmp_path)]
+    for name, extra, grid in (
+        ("mri-band-phantoms-noisy", [], ib.tv_grid("mri-band-phantoms-noisy")),
+        ("deblur", [], ib.TV_GRID),
+        ("deblur", ["--lambdas", "0.5"], (0.5,)),
+    ):
+        seen.clear()
+        assert tc.main([*argv, "--physics", name, *extra]) == 0
+        assert seen == [tuple(grid)]
 
 
 def test_band_split_adds_up_and_places_errors_where_they_are() -> None:
