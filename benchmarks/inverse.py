@@ -121,6 +121,7 @@ MODELS: dict[str, dict[str, Any]] = {
 TRAIN_RES, RESOLUTIONS = 64, (64, 128, 256)
 DEFAULT_OUT = ROOT / "benchmarks" / "results"  # panels go to docs/img only for runs written here
 TV_GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+WIENER_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 
 
 def tv_grid(name: str) -> tuple[float, ...]:
@@ -128,7 +129,14 @@ def tv_grid(name: str) -> tuple[float, ...]:
     return tuple(PHYSICS[name].get("tv_grid", TV_GRID))
 
 
-WIENER_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+def eval_set(name: str, physics: Any, n_test: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The benchmark's test images of setting ``name`` on ``physics``' grid and their measurement.
+
+    Images: test split, ``seed``; noise: ``seed + 7``. Every script that compares with the
+    benchmark's rows takes its test data from here.
+    """
+    x = ground_truth(PHYSICS[name]["data"], "test", n_test, physics.grid[0], seed=seed)
+    return x, measure(physics, x, seed + 7)
 
 
 def _config(name: str, mode: str, data_last: bool = False) -> dict[str, Any]:
@@ -225,7 +233,7 @@ def rerun_tv(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     import csv
 
     cfg = PHYSICS[name]
-    kind, data = cfg.get("kind", name), cfg["data"]
+    kind = cfg.get("kind", name)
     path = Path(args.out) / f"inverse_{name}.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{str(path)!r} does not exist: run the benchmark for {name!r} first")
@@ -235,10 +243,10 @@ def rerun_tv(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     classical = _classical(name, phys, args, wiener=False)["tv"]
     new = {}
     for n in RESOLUTIONS:
-        x, p = ground_truth(data, "test", args.n_test, n, seed=args.seed), phys[n]
+        x, y = eval_set(name, phys[n], args.n_test, args.seed)
         method, _, info = classical[n]
         t0 = time.perf_counter()
-        r = score(reconstruct_batched(method, measure(p, x, args.seed + 7), p), x)
+        r = score(reconstruct_batched(method, y, phys[n]), x)
         new[n] = {
             "physics": name,
             "method": "tv",
@@ -267,7 +275,6 @@ def run_physics(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     cfg = PHYSICS[name]
     kind, params, data = cfg.get("kind", name), cfg["params"], cfg["data"]
     x_train = ground_truth(data, "train", args.n_train, TRAIN_RES, seed=args.seed)
-    tests = {n: ground_truth(data, "test", args.n_test, n, seed=args.seed) for n in RESOLUTIONS}
     phys = {n: make_physics(kind, n, **params) for n in RESOLUTIONS}
     mode = phys[TRAIN_RES].input_mode
     aug, dl = bool(cfg.get("augment", False)), bool(cfg.get("data_last", False))
@@ -287,8 +294,8 @@ def run_physics(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     classical = _classical(name, phys, args)
     rows, panels = [], {}
     for n in RESOLUTIONS:
-        x, p = tests[n], phys[n]
-        y = measure(p, x, args.seed + 7)
+        p = phys[n]
+        x, y = eval_set(name, p, args.n_test, args.seed)
         entries: list[tuple[str, tuple[Any, int, dict[str, Any]]]] = [("input", (initial_image, 0, {}))]
         entries += [(c, classical[c][n]) for c in ("tv", "wiener") if n in classical[c]]
         for label, (model, hist) in trained.items():

@@ -31,9 +31,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import inverse as ib  # noqa: E402
-from spectral_sparse.inverse import ground_truth, load_reconstructor, make_physics  # noqa: E402
+from spectral_sparse.inverse import load_reconstructor, make_physics  # noqa: E402
 from spectral_sparse.inverse.models import initial_image  # noqa: E402
-from spectral_sparse.inverse.train import measure, reconstruct_batched, tv_reconstruction  # noqa: E402
+from spectral_sparse.inverse.train import reconstruct_batched, tv_reconstruction  # noqa: E402
 
 BANDS = ("low-measured", "low-unmeasured", "high-measured", "high-unmeasured")
 
@@ -80,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ib.PHYSICS[args.physics]
     kind, n = cfg.get("kind", args.physics), args.resolution
     physics = make_physics(kind, n, **cfg["params"])
-    x = ground_truth(cfg["data"], "test", args.n_test, n, seed=args.seed)
-    y = measure(physics, x, args.seed + 7)
+    x, y = ib.eval_set(args.physics, physics, args.n_test, args.seed)
     measured = (physics.mask != 0).reshape(n, n) if kind == "mri" else None
     methods = {"input": initial_image, "tv": tv_reconstruction(args.tv_lambda, args.tv_iter)}
     for f in files:

@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import inverse as ib  # noqa: E402
 from spectral_sparse.inverse import ground_truth, make_physics  # noqa: E402
-from spectral_sparse.inverse.train import measure, reconstruct_batched, score, tv_reconstruction  # noqa: E402
+from spectral_sparse.inverse.train import reconstruct_batched, score, tv_reconstruction  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     kind, data, n = cfg.get("kind", args.physics), cfg["data"], args.resolution
     physics = make_physics(kind, n, **cfg["params"])
     x_tune = ground_truth(data, "train", 16, n, seed=args.seed + 1)[:4]
-    x = ground_truth(data, "test", args.n_test, n, seed=args.seed)
-    y = measure(physics, x, args.seed + 7)
+    x, y = ib.eval_set(args.physics, physics, args.n_test, args.seed)
     rows = []
     for it in args.iterations:
         t0 = time.perf_counter()
