@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import inverse as ib  # noqa: E402
-from spectral_sparse.inverse import ground_truth, make_physics  # noqa: E402
+from spectral_sparse.inverse import make_physics  # noqa: E402
 from spectral_sparse.inverse.train import reconstruct_batched, score, tv_reconstruction  # noqa: E402
 
 
@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--resolution must be >= 8, --iterations >= 1 and --lambdas > 0")
     torch.set_num_threads(1)
     cfg = ib.PHYSICS[args.physics]
-    kind, data, n = cfg.get("kind", args.physics), cfg["data"], args.resolution
+    kind, n = cfg.get("kind", args.physics), args.resolution
     physics = make_physics(kind, n, **cfg["params"])
-    x_tune = ground_truth(data, "train", 16, n, seed=args.seed + 1)[:4]
+    x_tune = ib.tune_set(args.physics, n, args.seed)[: ib.TV_TUNE]
     x, y = ib.eval_set(args.physics, physics, args.n_test, args.seed)
     rows = []
     for it in args.iterations:
