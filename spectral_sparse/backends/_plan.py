@@ -9,6 +9,7 @@ times ``1/2`` for every axis on which ``2|k_i| = N_i``.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TypeVar
@@ -20,30 +21,55 @@ T = TypeVar("T")
 
 
 class LRUCache:
-    """A small least-recently-used cache (plans and matrices are cheap to rebuild)."""
+    """A small thread-safe least-recently-used cache (plans and matrices are cheap to rebuild).
+
+    Lookups, insertions and evictions hold a lock, so several threads may run
+    layers (the same or different ones) at once. ``build`` runs outside the
+    lock: two threads that miss the same key at once may both build it; the
+    first value stored is kept and returned to both, so every caller of a key
+    sees one value while it stays cached. A value is built with inference mode
+    off, so a plan first built under :func:`torch.inference_mode` can still be
+    saved by autograd later.
+
+    Parameters
+    ----------
+    maxsize : int
+        Entries kept; the least recently used one is dropped beyond it.
+    """
 
     def __init__(self, maxsize: int = 64) -> None:
         self.maxsize = maxsize
         self._data: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: Hashable, build: Callable[[], T]) -> T:
-        if key in self._data:
-            self._data.move_to_end(key)
-            return self._data[key]  # type: ignore[return-value]
+        """The value cached under ``key``, built by ``build()`` (and stored) on a miss."""
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]  # type: ignore[return-value]
         # a value first built under torch.inference_mode would hold inference tensors that
-        # autograd cannot save later (training after predict): build outside that mode
+        # autograd cannot save later (training after predict): build outside that mode.
+        # Built without the lock: a build may itself use another cache.
         with torch.inference_mode(False):
             value = build()
-        self._data[key] = value
-        if len(self._data) > self.maxsize:
-            self._data.popitem(last=False)
+        with self._lock:
+            if key in self._data:  # another thread stored it meanwhile: share that one
+                self._data.move_to_end(key)
+                return self._data[key]  # type: ignore[return-value]
+            self._data[key] = value
+            while len(self._data) > max(self.maxsize, 0):
+                self._data.popitem(last=False)
         return value
 
     def clear(self) -> None:
-        self._data.clear()
+        """Drop every entry."""
+        with self._lock:
+            self._data.clear()
 
     def __len__(self) -> int:
-        return len(self._data)
+        with self._lock:
+            return len(self._data)
 
 
 def nyquist_scale(idx: Tensor, grid: tuple[int, ...], dtype: torch.dtype) -> Tensor:
