@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -15,10 +16,11 @@ from .resample import resample
 
 __all__ = ["SparseSpectralConv"]
 
+_COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 # neuraloperator's FNO blocks pass these to their conv module; they do not change
 # the function a dense spectral layer computes, so they are accepted and ignored
-_COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128}
-_NEURALOP_IGNORED = ("max_n_modes", "rank", "fixed_rank_modes", "implementation", "decomposition_kwargs", "device")
+_NEURALOP_IGNORED = ("rank", "fixed_rank_modes", "implementation", "decomposition_kwargs", "device")
+_N_MODES_FORMS = ("box", "rfft")
 
 
 class SparseSpectralConv(nn.Module):
@@ -44,17 +46,54 @@ class SparseSpectralConv(nn.Module):
         The keyword arguments neuraloperator's ``FNOBlocks`` passes to its conv
         module, so the layer is a drop-in ``conv_module``: ``separable=True``
         means diagonal mixing, ``resolution_scaling_factor`` scales the output
-        grid, ``init_std`` sets the initial weight scale; ``max_n_modes``,
-        ``rank``, ``fixed_rank_modes``, ``implementation`` and
-        ``decomposition_kwargs`` are ignored; a factorization, complex data or
-        reduced ``fno_block_precision`` raise ``ValueError``.
+        grid, ``init_std`` sets the initial weight scale, ``max_n_modes`` sizes
+        the weight storage (see *Changing n_modes*); ``rank``,
+        ``fixed_rank_modes``, ``implementation`` and ``decomposition_kwargs``
+        are ignored; a factorization, complex data or reduced
+        ``fno_block_precision`` raise ``ValueError``.
 
     Attributes
     ----------
     weight : complex Parameter, shape (K, in, out) or (K, channels)
+        One row per stored mode, aligned with ``modes.indices``.
     bias : Parameter, shape (out,), or None
     modes : ModeSet
-        Also stored as the buffer ``mode_indices`` so it survives ``state_dict``.
+        The stored modes. Also kept as the buffer ``mode_indices`` so it
+        survives ``state_dict``.
+    active_modes : ModeSet
+        The modes the layer computes with: ``modes`` unless ``n_modes`` was set
+        to a smaller box (``modes[mode_mask]``).
+    mode_mask : BoolTensor buffer, shape (K,)
+        Which stored modes are active (not saved in ``state_dict``, like
+        neuraloperator's ``n_modes``).
+    n_modes : tuple or list of int
+        The box of active modes, see *Changing n_modes*.
+    max_n_modes : tuple or list of int
+        The box that the stored modes fill.
+    n_modes_form : {"box", "rfft"}
+        How ``n_modes`` and ``max_n_modes`` read back. ``"box"`` (the default):
+        the tuple ``n`` with ``ModeSet.box(n) == active_modes``, so
+        ``layer.n_modes = layer.n_modes`` changes nothing. ``"rfft"``
+        (neuraloperator's form, taken when the layer is built by a neuraloperator
+        block, i.e. with a ``max_n_modes`` keyword, or by ``from_neuralop``):
+        a list whose last entry counts rfft bins, ``[8, 5]`` for
+        ``n_modes=(8, 8)``; the setter still takes the box form, as
+        neuraloperator's does.
+
+    Notes
+    -----
+    *Changing n_modes.* The weights are stored for the box ``max_n_modes``
+    (default: ``n_modes``), as neuraloperator does. Setting ``n_modes`` to a
+    box inside the storage only changes ``mode_mask``: the ``weight``
+    Parameter keeps its object and its shape, so an optimizer built before
+    (and its Adam moments) keeps training it, and inactive modes keep their
+    values for when they come back. A box beyond the storage grows it in
+    place (same Parameter object, the new modes start at zero, ``max_n_modes``
+    grows with it). Growing, like ``set_modes``, ``compact`` or loading a
+    checkpoint with other modes, changes the shape of ``weight``: state an
+    optimizer holds for it no longer fits (Adam's next step would raise) and
+    must be dropped, ``optimizer.state.pop(layer.weight, None)``, after
+    which Adam starts fresh moments for it.
 
     Examples
     --------
@@ -64,6 +103,11 @@ class SparseSpectralConv(nn.Module):
     torch.Size([2, 8, 32, 32])
     >>> layer(torch.randn(2, 3, 20, 45), output_shape=(64, 64)).shape
     torch.Size([2, 8, 64, 64])
+    >>> grow = SparseSpectralConv(2, 2, (2, 2), max_n_modes=(8, 8))
+    >>> weight = grow.weight
+    >>> grow.n_modes = (6, 6)
+    >>> grow.weight is weight, len(grow.modes), len(grow.active_modes), grow.n_modes
+    (True, 37, 22, [6, 4])
     """
 
     def __init__(
@@ -77,6 +121,8 @@ class SparseSpectralConv(nn.Module):
         **neuralop_kwargs: Any,
     ) -> None:
         super().__init__()
+        form = "rfft" if "max_n_modes" in neuralop_kwargs else "box"
+        max_n_modes = neuralop_kwargs.pop("max_n_modes", None)
         mixing, scaling, init_std = _neuralop_options(mixing, neuralop_kwargs)
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -85,49 +131,110 @@ class SparseSpectralConv(nn.Module):
             raise ValueError(f"mixing must be 'dense' or 'diagonal', got {mixing!r}")
         if mixing == "diagonal" and in_channels != out_channels:
             raise ValueError(f"diagonal mixing needs in_channels == out_channels, got {in_channels} and {out_channels}")
-        self._box_n_modes = None if isinstance(modes, ModeSet) else _as_shape(modes, "n_modes")
-        if not isinstance(modes, ModeSet):
-            modes = ModeSet.box(modes)
+        self.n_modes_form = form
+        self._max_given: tuple[int, ...] | None = None
+        if isinstance(modes, ModeSet):
+            if max_n_modes is not None:
+                raise ValueError("max_n_modes sizes a box of modes; it cannot be combined with a ModeSet")
+            self._box_n_modes: tuple[int, ...] | None = None
+            self._max_box: tuple[int, ...] | None = None
+            active = stored = modes
+        else:
+            self._box_n_modes = _as_shape(modes, "n_modes")
+            self._max_box = self._box_n_modes
+            if max_n_modes is not None:
+                self._max_given = _as_shape(max_n_modes, "max_n_modes")
+                if len(self._max_given) != len(self._box_n_modes):
+                    raise ValueError(
+                        f"max_n_modes {self._max_given} and n_modes {self._box_n_modes} have different lengths"
+                    )
+                self._max_box = tuple(max(a, b) for a, b in zip(self._max_given, self._box_n_modes))
+            active, stored = ModeSet.box(self._box_n_modes), ModeSet.box(self._max_box)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.mixing, self.backend = mixing, backend
         self.resolution_scaling_factor = scaling
-        self.initial_num_modes = len(modes)
+        self.initial_num_modes = len(stored)
         if init_std == "auto":
             init_std = 1.0 if mixing == "diagonal" else math.sqrt(1.0 / in_channels)
-        shape = (len(modes), in_channels) if mixing == "diagonal" else (len(modes), in_channels, out_channels)
+        shape = (len(stored), in_channels) if mixing == "diagonal" else (len(stored), in_channels, out_channels)
         self.weight = nn.Parameter(torch.randn(*shape, dtype=torch.cfloat) * float(init_std))
-        self.register_buffer("mode_indices", modes.indices.clone())
-        self._modes = modes
+        self.register_buffer("mode_indices", stored.indices.clone())
+        self.register_buffer("mode_mask", _member(stored, active), persistent=False)
+        self._modes = self._max_stored = stored
+        self._active: tuple[ModeSet, dict[torch.device, Tensor]] | None = None
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
     # ------------------------------------------------------------------ evaluation
     @property
     def modes(self) -> ModeSet:
-        """The layer's modes, aligned with the first axis of ``weight``."""
+        """The stored modes, aligned with the first axis of ``weight``."""
         return self._modes
 
     @property
-    def n_modes(self) -> tuple[int, ...]:
-        """neuraloperator-style ``n_modes`` of a box that holds every mode.
+    def active_modes(self) -> ModeSet:
+        """The modes the layer computes with (``modes`` restricted to ``mode_mask``)."""
+        return self._active_state()[0]
 
-        The box given at construction (or through the setter) while the modes are
-        still exactly that box; otherwise a box computed from the modes, which
-        holds them all but may be larger than the smallest one.
+    @property
+    def n_modes(self) -> tuple[int, ...] | list[int]:
+        """The box of active modes, in the form ``n_modes_form`` names.
+
+        The box given at construction (or through the setter) while the active
+        modes are still exactly that box; otherwise a box computed from them,
+        which holds them all but may be larger than the smallest one.
         """
-        if self._box_n_modes is not None and ModeSet.box(self._box_n_modes) == self._modes:
-            return self._box_n_modes
-        idx = self._modes.indices
-        if len(idx) == 0:
-            return (1,) * self._modes.ndim
-        # a non-last axis of m modes holds -(m//2) .. (m-1)//2: k > 0 needs m = 2k+1, k < 0 needs m = -2k
-        need = torch.where(idx[:, :-1] > 0, 2 * idx[:, :-1] + 1, -2 * idx[:, :-1])
-        return (*need.amax(0).clamp_min(1).tolist(), max(1, 2 * int(idx[:, -1].max())))
+        return self._as_form(_holding_box(self.active_modes, self._box_n_modes))
 
     @n_modes.setter
     def n_modes(self, n_modes: int | Sequence[int]) -> None:
-        """Switch to ``ModeSet.box(n_modes)``; modes in both sets keep their weights, new ones start at 0."""
-        self.set_modes(ModeSet.box(n_modes))
-        self._box_n_modes = _as_shape(n_modes, "n_modes")
+        """Activate ``ModeSet.box(n_modes)``: a mask inside the storage, an in-place growth beyond it."""
+        n = _as_shape(n_modes, "n_modes")
+        if len(n) != self._modes.ndim:
+            raise ValueError(f"n_modes {n} has {len(n)} entries but the layer is {self._modes.ndim}-D")
+        target = ModeSet.box(n)
+        mask = _member(self._modes, target)
+        if int(mask.sum()) < len(target):  # beyond the storage: grow it, keeping every stored weight
+            if self._max_box is not None:
+                self._max_box = tuple(max(a, b) for a, b in zip(self._max_box, n))
+                grown = ModeSet.box(self._max_box)
+            else:
+                extra = target.indices[~_member(target, self._modes)]
+                grown = ModeSet.from_indices(torch.cat([self._modes.indices, extra]))
+            self._resize(grown)
+            mask = _member(self._modes, target)
+        self._set_mask(mask)
+        self._box_n_modes = n
+
+    @property
+    def max_n_modes(self) -> tuple[int, ...] | list[int]:
+        """The box the stored modes fill (neuraloperator's ``max_n_modes``), in ``n_modes_form``.
+
+        In the ``"rfft"`` form, while the stored modes are the ones built from a
+        given ``max_n_modes``, that value as given (neuraloperator keeps it as is).
+        """
+        if self.n_modes_form == "rfft" and self._max_given is not None and self._modes is self._max_stored:
+            return list(self._max_given)
+        return self._as_form(_holding_box(self._modes, self._max_box))
+
+    def _as_form(self, box: tuple[int, ...]) -> tuple[int, ...] | list[int]:
+        if self.n_modes_form not in _N_MODES_FORMS:
+            raise ValueError(f"n_modes_form must be one of {_N_MODES_FORMS}, got {self.n_modes_form!r}")
+        return box if self.n_modes_form == "box" else [*box[:-1], box[-1] // 2 + 1]
+
+    def _active_state(self) -> tuple[ModeSet, dict[torch.device, Tensor]]:
+        if self._active is None:
+            mask = self.mode_mask.cpu()
+            self._active = (self._modes if bool(mask.all()) else self._modes[mask], {})
+        return self._active
+
+    def _active_weight(self) -> tuple[Tensor, ModeSet]:
+        modes, rows = self._active_state()
+        if modes is self._modes:
+            return self.weight, modes
+        device = self.weight.device
+        if device not in rows:
+            rows[device] = self.mode_mask.nonzero().flatten().to(device)
+        return self.weight.index_select(0, rows[device]), modes
 
     def forward(self, x: Tensor, output_shape: Sequence[int] | None = None) -> Tensor:
         """Apply the layer.
@@ -145,9 +252,8 @@ class SparseSpectralConv(nn.Module):
         """
         if output_shape is None and self.resolution_scaling_factor is not None:
             output_shape = self._scaled_shape(x)
-        return sparse_spectral_conv(
-            x, self.weight, self._modes, self.bias, output_shape=output_shape, backend=self.backend
-        )
+        weight, modes = self._active_weight()
+        return sparse_spectral_conv(x, weight, modes, self.bias, output_shape=output_shape, backend=self.backend)
 
     def transform(self, x: Tensor, output_shape: Sequence[int] | None = None) -> Tensor:
         """Resample ``x`` to the grid ``forward`` would output (neuraloperator's skip path)."""
@@ -169,8 +275,9 @@ class SparseSpectralConv(nn.Module):
     def compact(self) -> SparseSpectralConv:
         """Remove the modes whose weights are all zero, and with them their cost.
 
-        The output is unchanged. The weight becomes a new ``Parameter``, so
-        optimizers built before must be rebuilt.
+        The output is unchanged. The ``weight`` Parameter keeps its object but
+        shrinks, so optimizer state held for it must be dropped (see the class
+        notes).
 
         Returns
         -------
@@ -187,26 +294,47 @@ class SparseSpectralConv(nn.Module):
         """
         keep = (self.weight != 0).flatten(1).any(dim=1)
         if not bool(keep.all()):
-            self._replace(self._modes[keep.cpu()], self.weight[keep])
+            self._replace(self._modes[keep.cpu()], self.weight[keep], self.mode_mask[keep])
         return self
 
     @torch.no_grad()
     def set_modes(self, modes: ModeSet) -> SparseSpectralConv:
-        """Change the mode set: shared modes keep their weights, new modes start at zero."""
+        """Store and activate ``modes``: shared modes keep their weights, new modes start at zero.
+
+        The ``weight`` Parameter keeps its object and is resized in place.
+        """
         if modes.ndim != self._modes.ndim:
             raise ValueError(f"new modes are {modes.ndim}-D but the layer is {self._modes.ndim}-D")
+        self._resize(modes)
+        self._box_n_modes = self._max_box = None
+        return self
+
+    @torch.no_grad()
+    def _resize(self, modes: ModeSet) -> None:
+        """Store ``modes`` (shared modes keep their weights and their mask, new ones start at zero, active)."""
         old = {tuple(k): i for i, k in enumerate(self._modes.indices.tolist())}
         weight = self.weight.new_zeros(len(modes), *self.weight.shape[1:])
+        mask = torch.ones(len(modes), dtype=torch.bool, device=self.mode_mask.device)
         for j, k in enumerate(modes.indices.tolist()):
             if tuple(k) in old:
                 weight[j] = self.weight[old[tuple(k)]]
-        self._replace(modes, weight)
-        return self
+                mask[j] = self.mode_mask[old[tuple(k)]]
+        self._replace(modes, weight, mask)
 
-    def _replace(self, modes: ModeSet, weight: Tensor) -> None:
-        self.weight = nn.Parameter(weight.detach().clone(), requires_grad=self.weight.requires_grad)
+    @torch.no_grad()
+    def _replace(self, modes: ModeSet, weight: Tensor, mask: Tensor | None = None) -> None:
+        # in place: the Parameter object stays the one optimizers hold
+        param = self.weight
+        if param.grad is not None and param.grad.shape != weight.shape:
+            param.grad = None
+        param.data = weight.detach().clone()
         self.mode_indices = modes.indices.clone().to(self.mode_indices.device)
         self._modes = modes
+        self._set_mask(torch.ones(len(modes), dtype=torch.bool) if mask is None else mask)
+
+    def _set_mask(self, mask: Tensor) -> None:
+        self.mode_mask = mask.to(device=self.mode_mask.device, dtype=torch.bool).clone()
+        self._active = None
 
     def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
         # nn.Module casts a complex parameter with a *real* dtype (``.to(torch.float64)``
@@ -230,9 +358,9 @@ class SparseSpectralConv(nn.Module):
     @torch.no_grad()
     def _load_converted(self, weight: Tensor, bias: Tensor | None) -> None:
         # keep the converted precision (complex128 from a float64 layer)
-        self.weight = nn.Parameter(weight.clone())
-        if bias is not None:
-            self.bias = nn.Parameter(bias.clone())
+        self.weight.data = weight.clone()
+        if bias is not None and self.bias is not None:
+            self.bias.data = bias.clone()
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
@@ -255,9 +383,11 @@ class SparseSpectralConv(nn.Module):
     def extra_repr(self) -> str:
         kept = len(self._modes)
         frac = 100.0 * kept / max(1, self.initial_num_modes)
+        active = len(self.active_modes)
+        masked = "" if active == kept else f", active={active}"
         return (
             f"{self.in_channels}, {self.out_channels}, modes={self._modes!r}, mixing={self.mixing!r}, "
-            f"kept={kept}/{self.initial_num_modes} ({frac:.1f}%), bias={self.bias is not None}, "
+            f"kept={kept}/{self.initial_num_modes} ({frac:.1f}%){masked}, bias={self.bias is not None}, "
             f"backend={self.backend!r}"
         )
 
@@ -300,14 +430,78 @@ class SparseSpectralConv(nn.Module):
         ``-n_modes_i/2`` weight to the whole Nyquist bin, which no grid-independent
         layer can reproduce; and on odd grids neuraloperator's output is off by
         one bin (see the docs), where this layer follows the contract.
+
+        The converted layer keeps ``resolution_scaling_factor`` and reads
+        ``n_modes`` and ``max_n_modes`` back in neuraloperator's form
+        (``n_modes_form="rfft"``). Its active modes hold the function the layer
+        computes now (its current ``n_modes``); where neuraloperator stores
+        weights beyond them (up to ``max_n_modes``), those are stored too, as
+        inactive modes, with the weights they have in neuraloperator's full
+        layout, so setting ``n_modes`` later (incremental training) masks
+        within the same ``weight`` Parameter. At ``n_modes = max_n_modes`` the
+        two layers agree again, except on the ``k_last = 0`` plane of the modes
+        that were active at conversion, whose folded weights are those of the
+        smaller box.
+
+        Parameters
+        ----------
+        spectral_conv : neuralop.layers.spectral_convolution.SpectralConv
+            With real data (``complex_data=False``); a factorized weight is
+            reconstructed densely.
+        backend : str
+
+        Returns
+        -------
+        SparseSpectralConv
+            On the device of ``spectral_conv``'s parameters.
+
+        Examples
+        --------
+        >>> from neuralop.layers.spectral_convolution import SpectralConv
+        >>> conv = SpectralConv(2, 2, n_modes=(8, 8), resolution_scaling_factor=2)
+        >>> twin = SparseSpectralConv.from_neuralop(conv)
+        >>> twin.n_modes, twin(torch.randn(1, 2, 16, 16)).shape
+        ([8, 5], torch.Size([1, 2, 32, 32]))
         """
         from .convert import neuralop_to_spectral_weights
 
         modes, weight, bias, mixing = neuralop_to_spectral_weights(spectral_conv)
+        stored, stored_weight, max_given = modes, weight, None
+        if list(spectral_conv.n_modes) != list(spectral_conv.max_n_modes):
+            # the weights beyond n_modes, read as if n_modes were max_n_modes (neuraloperator's full layout)
+            full = SimpleNamespace(
+                weight=spectral_conv.weight,
+                n_modes=list(spectral_conv.max_n_modes),
+                max_n_modes=list(spectral_conv.max_n_modes),
+                separable=getattr(spectral_conv, "separable", False),
+                bias=None,
+            )
+            stored, stored_weight, _, _ = neuralop_to_spectral_weights(full)
+            if not bool(_member(stored, modes).sum() == len(modes)):
+                raise ValueError(
+                    f"from_neuralop: n_modes {list(spectral_conv.n_modes)} is not inside "
+                    f"max_n_modes {list(spectral_conv.max_n_modes)}"
+                )
+            stored_weight = stored_weight.clone()
+            stored_weight[_rows_of(stored, modes)] = weight
+            max_given = tuple(int(m) for m in spectral_conv.max_n_modes)
         channels_in = weight.shape[1]
         channels_out = weight.shape[-1] if mixing == "dense" else channels_in
-        layer = cls(channels_in, channels_out, modes, mixing=mixing, bias=bias is not None, backend=backend)
-        layer._load_converted(weight, bias)
+        scaling = getattr(spectral_conv, "resolution_scaling_factor", None)
+        layer = cls(
+            channels_in,
+            channels_out,
+            stored,
+            mixing=mixing,
+            bias=bias is not None,
+            backend=backend,
+            resolution_scaling_factor=None if scaling is None else list(scaling),
+        )
+        layer.n_modes_form = "rfft"
+        layer._load_converted(stored_weight, bias)
+        if max_given is not None:
+            layer._max_given = max_given
+            layer._set_mask(_member(stored, modes))
         params = list(spectral_conv.parameters())
         return layer.to(params[0].device) if params else layer
 
@@ -323,7 +517,9 @@ def _neuralop_options(mixing: str, kwargs: dict[str, Any]) -> tuple[str, Any, An
     factorization = kwargs.pop("factorization", None)
     if factorization is not None and str(factorization).lower() != "dense":
         raise ValueError(
-            f"SparseSpectralConv stores dense per-mode weights; factorization={factorization!r} is not supported"
+            f"SparseSpectralConv stores dense per-mode weights; factorization={factorization!r} is not supported "
+            "(low-rank spectral weights are not implemented yet): pass factorization=None, or convert a trained "
+            "factorized layer with SparseSpectralConv.from_neuralop, which reconstructs its weight densely"
         )
     if kwargs.pop("complex_data", False):
         raise ValueError("SparseSpectralConv maps real fields; complex_data=True is not supported")
@@ -338,3 +534,33 @@ def _neuralop_options(mixing: str, kwargs: dict[str, Any]) -> tuple[str, Any, An
     if isinstance(scaling, Sequence) and scaling and isinstance(scaling[0], Sequence):
         raise ValueError("resolution_scaling_factor must be one factor per axis for a single layer")
     return mixing, scaling, init_std
+
+
+def _member(modes: ModeSet, subset: ModeSet) -> Tensor:
+    """BoolTensor (len(modes),): which rows of ``modes`` are in ``subset``."""
+    wanted = set(map(tuple, subset.indices.tolist()))
+    return torch.tensor([tuple(k) in wanted for k in modes.indices.tolist()], dtype=torch.bool)
+
+
+def _rows_of(modes: ModeSet, subset: ModeSet) -> Tensor:
+    """LongTensor (len(subset),): the row of ``modes`` that holds each mode of ``subset``."""
+    row = {tuple(k): i for i, k in enumerate(modes.indices.tolist())}
+    return torch.tensor([row[tuple(k)] for k in subset.indices.tolist()], dtype=torch.long)
+
+
+def _holding_box(modes: ModeSet, box: tuple[int, ...] | None) -> tuple[int, ...]:
+    """``box`` while ``ModeSet.box(box) == modes``, else a box that holds every mode."""
+    if box is not None and ModeSet.box(box) == modes:
+        return box
+    idx = modes.indices
+    if len(idx) == 0:
+        return (1,) * modes.ndim
+    # a non-last axis of m modes holds -(m//2) .. (m-1)//2: k > 0 needs m = 2k+1, k < 0 needs m = -2k;
+    # on the k_last = 0 plane the box may hold -k instead of k: take the smaller need of the two
+    def need(rows: Tensor) -> Tensor:
+        return torch.where(rows > 0, 2 * rows + 1, -2 * rows)
+
+    plus, minus = need(idx[:, :-1]), need(-idx[:, :-1])
+    flip = (idx[:, -1] == 0) & (minus.sum(dim=1) < plus.sum(dim=1))
+    rows = torch.where(flip[:, None], minus, plus)
+    return (*rows.amax(0).clamp_min(1).tolist(), max(1, 2 * int(idx[:, -1].max())))

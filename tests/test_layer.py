@@ -10,6 +10,7 @@ from _literal import cpu_backends
 from torch import nn
 
 from spectral_sparse import ModeSet, SparseSpectralConv, resample
+from spectral_sparse.functional import sparse_spectral_conv
 from spectral_sparse.testing import assert_close
 
 
@@ -177,12 +178,19 @@ def test_n_modes_setter_keeps_shared_weights_and_zeroes_new_ones():
             assert w.abs().max() == 0
     assert_close(layer(x), y_before)  # the new modes start at zero: same function
 
+    # shrinking masks within the storage: nothing is lost, the modes come back with their weights
+    stored = layer.weight.detach().clone()
     layer.n_modes = (4, 4)
-    assert layer.modes == ModeSet.box((4, 4)) and layer.n_modes == (4, 4)
-    for k, w in zip(layer.modes.indices.tolist(), layer.weight.detach()):
+    assert layer.active_modes == ModeSet.box((4, 4)) and layer.n_modes == (4, 4)
+    assert layer.modes == ModeSet.box((12, 12)) and torch.equal(layer.weight.detach(), stored)
+    for k, w in zip(layer.modes[layer.mode_mask].indices.tolist(), layer.weight.detach()[layer.mode_mask]):
         assert torch.equal(w, old[tuple(k)])
+    masked = sparse_spectral_conv(x, layer.weight[layer.mode_mask], layer.active_modes, layer.bias)
+    assert_close(layer(x), masked)
     layer.n_modes = (6, 6)
-    assert len(layer.modes) == len(ModeSet.box((6, 6)))
+    assert len(layer.active_modes) == len(ModeSet.box((6, 6)))
+    layer.n_modes = (8, 8)
+    assert_close(layer(x), y_before)
 
 
 def test_set_modes_rejects_other_dimension():
@@ -349,7 +357,7 @@ def test_fno_output_shape_and_resolution_scaling_go_through_transform(monkeypatc
 def test_fno_n_modes_setter_reaches_our_layers():
     model = _fno()
     model.n_modes = (6, 6)
-    assert all(c.modes == ModeSet.box((6, 6)) for c in model.fno_blocks.convs)
+    assert all(c.active_modes == ModeSet.box((6, 6)) for c in model.fno_blocks.convs)
     assert model(torch.randn(1, 1, 16, 16)).shape == (1, 1, 16, 16)
 
 
