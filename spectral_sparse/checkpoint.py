@@ -15,11 +15,20 @@ A checkpoint is a plain dict saved with :func:`torch.save`::
 Everything but the tensors of the state dict is plain Python (str, int, float,
 bool, None, lists, dicts), so :func:`load_checkpoint` reads it with
 ``torch.load(weights_only=True)``: loading a checkpoint never runs pickled code.
+
+Files are written atomically (:func:`atomic_path`): the data goes to a
+temporary file in the target's directory, is flushed to disk, and is then
+renamed onto the target with :func:`os.replace`. A reader, a crash or a
+Ctrl-C in the middle of a save sees either the previous file or the new one,
+never a truncated mix.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +38,16 @@ from torch import nn
 from .models.classifier import CNNClassifier, SpectralClassifier
 from .models.fno import SparseFNO
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MODEL_KINDS", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MODEL_KINDS",
+    "atomic_path",
+    "atomic_save",
+    "atomic_write_text",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 #: Tag stored under ``"format"`` in every checkpoint written by :func:`save_checkpoint`.
 FORMAT = "spectral_sparse.checkpoint"
@@ -43,6 +61,84 @@ MODEL_KINDS: dict[str, type[nn.Module]] = {
 }
 
 _PLAIN = (str, int, float, bool, type(None))
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:  # makes the rename itself durable; not possible on every platform
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces ``path`` once the block succeeds.
+
+    Write the file to the yielded path inside the ``with`` block. On success the
+    file is flushed to disk and renamed onto ``path`` with :func:`os.replace`
+    (atomic on POSIX and Windows when both lie in one directory, as here); if
+    the block raises (an error, a ``KeyboardInterrupt``) the temporary file is
+    removed and ``path`` is left as it was. The temporary name is hidden
+    (``.name.<random>.tmp<suffix>``) and keeps the suffix, so writers that pick
+    a format by extension (``savefig``) still do.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The final file; its parent directories are created.
+
+    Yields
+    ------
+    Path
+        Where to write.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with atomic_path(f"{d}/a.txt") as tmp:
+    ...         _ = tmp.write_text("done")
+    ...     print(Path(f"{d}/a.txt").read_text(), len(os.listdir(d)))
+    done 1
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        yield tmp
+        if not tmp.is_file():
+            raise FileNotFoundError(f"nothing was written to the temporary file for {str(path)!r}")
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """:func:`torch.save` ``obj`` to ``path`` atomically (see :func:`atomic_path`); returns ``path``."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, newline: str | None = None) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`); returns ``path``."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline=newline) as f:
+        f.write(text)
+    return Path(path)
 
 
 def _plain(value: Any, where: str) -> Any:
@@ -64,9 +160,18 @@ def _plain(value: Any, where: str) -> Any:
     )
 
 
-def _load_error(err: Exception) -> str:
+def _load_error(err: Exception, path: Path | None = None) -> str:
     """The informative line of a torch.load error (it hides it under advice about weights_only)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = str(err)
+    if path is not None and path.is_file() and path.stat().st_size == 0:
+        return "the file is empty"
+    if isinstance(err, EOFError):
+        return "the file ends early: it is truncated"
+    if "central directory" in text or "file in archive is not in a subdirectory" in text:
+        return "not a complete torch.save archive: the file is truncated or another zip file"
+    if isinstance(err, KeyError) or (isinstance(err, Exception) and "invalid load key" in text):
+        return "not a torch.save file"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     for i, line in enumerate(lines):
         if "WeightsUnpickler error:" in line:
             detail = line.split("WeightsUnpickler error:", 1)[1].split(". Please use", 1)[0].strip()
@@ -74,6 +179,8 @@ def _load_error(err: Exception) -> str:
                 detail = lines[i + 1]
             if detail.startswith("Unsupported operand"):
                 detail += ": not a torch.save file"
+            if detail.startswith("Unsupported global"):
+                detail += " (pickled objects are refused: loading never runs their code)"
             return detail[:200]
     return (lines[0] if lines else type(err).__name__)[:200]
 
@@ -84,7 +191,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **metadata: Any) 
     Parameters
     ----------
     path : str or PathLike
-        File to write (parent directories are created).
+        File to write (parent directories are created). It is written
+        atomically: an interrupted save leaves the previous file intact.
     model : SpectralClassifier or CNNClassifier
         A model whose class is in :data:`MODEL_KINDS`.
     **metadata
@@ -120,9 +228,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **metadata: Any) 
     from . import __version__
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save(
+    atomic_save(
         {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -175,7 +282,7 @@ def load_checkpoint(
     except Exception as err:  # torch raises many types for foreign or corrupt files
         raise ValueError(
             f"{str(path)!r} is not a spectral_sparse checkpoint: torch.load(weights_only=True) failed "
-            f"({_load_error(err)})"
+            f"({_load_error(err, path)})"
         ) from None
     if not isinstance(data, dict):
         raise ValueError(f"{str(path)!r} is not a spectral_sparse checkpoint: it holds a {type(data).__name__}")
@@ -198,7 +305,8 @@ def load_checkpoint(
         model = MODEL_KINDS[kind].from_config(data["config"])  # type: ignore[attr-defined]
         model.load_state_dict(data["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+        first = "; ".join(lines[:2]) if lines else type(err).__name__
         raise ValueError(f"{str(path)!r}: cannot rebuild the {kind} it holds ({first[:300]})") from None
     if map_location is not None:
         model.to(map_location)

@@ -1,9 +1,18 @@
-"""What every subcommand shares: common options, device checks, seeding, output files."""
+"""What every subcommand shares: common options, device checks, seeding, output files.
+
+Output files are written atomically (a temporary file in the output directory,
+then :func:`os.replace`), so an interrupted run never leaves a truncated
+result. An output directory that already holds results (``*.pt``, ``*.json``,
+``*.csv`` or ``*.png`` files) is refused unless ``--overwrite`` is given, or
+unless the run continues a checkpoint kept in that same directory
+(``train --resume OUT/checkpoint.pt --out OUT``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -12,20 +21,28 @@ from typing import Any
 
 import torch
 
+from ..checkpoint import atomic_path, atomic_write_text
+
 __all__ = [
     "ATTACKS",
+    "RESULT_SUFFIXES",
     "CLIError",
     "add_common_arguments",
     "describe_attack",
     "make_attack",
     "parse_device",
     "prepare_run",
+    "save_figure",
     "write_csv",
     "write_json",
 ]
 
 #: Attacks the command line can build (see :func:`make_attack`).
 ATTACKS = ("pgd", "fgsm", "fourier-pgd")
+
+
+#: Files with these suffixes in an output directory count as earlier results (see :func:`check_output_dir`).
+RESULT_SUFFIXES = (".pt", ".json", ".csv", ".png")
 
 
 class CLIError(Exception):
@@ -108,13 +125,56 @@ def add_common_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         help="torch CPU threads (default: torch's default for this machine; 1 is often faster on a busy machine)",
     )
     group.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an output directory that already holds results, replacing the files this run writes "
+        "(without it such a directory is refused)",
+    )
+
+
+def existing_results(out: Path) -> list[str]:
+    """Names of the files in ``out`` that look like results (suffix in :data:`RESULT_SUFFIXES`), sorted."""
+    if not out.is_dir():
+        return []
+    return sorted(p.name for p in out.iterdir() if p.is_file() and p.suffix in RESULT_SUFFIXES)
+
+
+def check_output_dir(args: argparse.Namespace) -> None:
+    """Refuse an output directory that already holds results, unless ``--overwrite`` or a resume into it.
+
+    Raises
+    ------
+    CLIError
+        Naming the directory, the files found and the two ways out.
+    """
+    out: Path = args.out
+    if getattr(args, "overwrite", False) or (out.exists() and not out.is_dir()):
+        return  # a file in the way is reported by prepare_run's mkdir
+    found = existing_results(out)
+    if not found:
+        return
+    resume = getattr(args, "resume", None)
+    if resume is not None and Path(resume).resolve().parent == out.resolve():
+        return  # continuing the checkpoint kept there: its files are the ones being advanced
+    shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    raise CLIError(
+        f"output directory {str(out)!r} already holds results ({shown}); "
+        "choose another --out, or pass --overwrite to replace them"
+    )
 
 
 def prepare_run(args: argparse.Namespace) -> dict[str, Any]:
-    """Apply the common options (threads, seed, output directory); return facts to record in the results."""
+    """Apply the common options (threads, seed, output directory); return facts to record in the results.
+
+    Raises :class:`CLIError` when the output directory already holds results
+    and neither ``--overwrite`` nor a resume into it was asked for (see
+    :func:`check_output_dir`), or when it cannot be created.
+    """
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    check_output_dir(args)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -189,13 +249,20 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as indented JSON (non-finite floats become ``null``)."""
-    path.write_text(json.dumps(_jsonable(data), indent=2) + "\n")
+    """Write ``data`` as indented JSON (non-finite floats become ``null``), atomically."""
+    atomic_write_text(path, json.dumps(_jsonable(data), indent=2) + "\n")
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Write a list of flat dicts as CSV, columns in the order of the first row."""
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
-        writer.writeheader()
-        writer.writerows(rows)
+    """Write a list of flat dicts as CSV, columns in the order of the first row, atomically."""
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue(), newline="")
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 120) -> None:
+    """``fig.savefig(path, dpi=dpi)``, atomically (the format follows the suffix of ``path``)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._common import save_figure
+
 __all__ = ["format_table", "plot_results", "summary_sentence"]
 
 _COLUMNS = (
@@ -129,5 +131,5 @@ def plot_results(rows: Sequence[dict[str, Any]], train_name: str, path: Path, n_
     axes[0].axhline(1.0 / n_classes, color="gray", ls=":", lw=1, label="chance")
     axes[0].legend(loc="center right")
     fig.suptitle("Trained at one resolution, tested at many: band-limited analytic shapes")
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)

@@ -23,6 +23,7 @@ from ._common import (
     non_negative_float,
     positive_int,
     prepare_run,
+    save_figure,
     write_csv,
     write_json,
 )
@@ -119,7 +120,7 @@ def plot_examples(examples: list[tuple[int, Any, Any]], path: Path, title: str) 
         axes[i, 0].set_ylabel(name)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

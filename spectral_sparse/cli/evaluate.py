@@ -21,7 +21,7 @@ from ..data.mnist import SPLIT_NOTE
 from ..data.shapes import make_shapes
 from ..models import CNNClassifier, cnn_to_spectral
 from ..training import EVAL_MODES, evaluate_resolutions
-from ._common import CLIError, positive_int, prepare_run, write_csv, write_json
+from ._common import CLIError, positive_int, prepare_run, save_figure, write_csv, write_json
 from .train import load_data
 
 HELP = "test saved classifiers at many resolutions (raw and/or resize-first); table, CSV, JSON and a plot"
@@ -158,7 +158,7 @@ def plot_accuracy(rows: Sequence[dict[str, Any]], path: Path, title: str, note: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower center")
     ax.set_title(title + (f"\n{note}" if note else ""), fontsize=9)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

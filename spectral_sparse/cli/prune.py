@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from .. import distributed as dist
+from ..checkpoint import atomic_write_text
 from ..data.mnist import SPLIT_NOTE
 from ..prune.criteria import CRITERIA
 from ..prune.schedules import SCHEDULES
@@ -226,7 +227,7 @@ def _run(args: argparse.Namespace) -> int:
     }
     write_json(out / "results.json", results)
     write_csv(out / "results.csv", stages)
-    after.to_csv(out / "sparsity.csv")
+    atomic_write_text(out / "sparsity.csv", after.to_csv(), newline="")
     print(after)
     ft = f", {args.fine_tune_epochs} fine-tuning epoch(s) per step" if args.fine_tune_epochs else ", no fine-tuning"
     print(

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import distributed as dist
+from ..checkpoint import atomic_path
 from ._common import (
     CLIError,
     non_negative_int,
@@ -39,6 +40,7 @@ from ._common import (
     positive_float,
     positive_int,
     prepare_run,
+    save_figure,
     write_csv,
     write_json,
 )
@@ -198,7 +200,8 @@ def _train(args: argparse.Namespace, env: dict[str, Any]) -> int:
         "world_size": dist.world(),
         "batch_size_per_process": args.batch_size,
     }
-    save_reconstructor(args.out / "checkpoint.pt", model.cpu(), config, **meta)
+    with atomic_path(args.out / "checkpoint.pt") as tmp:  # an interrupted save leaves no truncated checkpoint
+        save_reconstructor(tmp, model.cpu(), config, **meta)
     write_json(args.out / "history.json", {**env, **meta, "config": config, "history": history})
     print(
         f"Trained {args.arch}/{args.wrapper} ({history['parameters']:,} parameters) for {args.physics} at {res}x{res} "
@@ -239,7 +242,7 @@ def plot_panels(panels: dict[int, dict[str, Any]], path: Path, title: str = "") 
         fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.mnist import SPLIT_NOTE
-from ._common import CLIError, positive_int, prepare_run, write_csv, write_json
+from ._common import CLIError, positive_int, prepare_run, save_figure, write_csv, write_json
 from .attack import add_attack_arguments, build_attack, describe, load
 
 HELP = "resolution matrix of robust accuracy (heat map) and accuracy under common corruptions"
@@ -69,7 +69,7 @@ def plot_matrices(panels: Sequence[tuple[str, dict[str, Any]]], path: Path, titl
         ax.set_title(name, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -19,6 +19,13 @@ when the optimizer kind and parameter shapes match (sparse runs compact their
 mode sets before saving, which changes the shapes, so their optimizer restarts);
 the learning-rate schedule always restarts.
 
+Nothing lost: after every completed epoch ``checkpoint.pt`` and ``optimizer.pt``
+are rewritten atomically (metadata ``"complete": False`` and the epochs done so
+far), so a Ctrl-C, a crash or a killed job leaves the last completed epoch on
+disk; ``--resume OUT/checkpoint.pt --out OUT`` continues it for ``--epochs``
+more epochs in the same directory. An ``--out`` that already holds results is
+refused unless ``--overwrite`` is given or the run resumes a checkpoint kept there.
+
 Adversarial training: ``--attack pgd|fgsm|fourier-pgd`` (with ``--eps``,
 ``--attack-steps``, ``--attack-step-size``, ``--clean-weight``) trains on
 adversarial examples crafted on the fly at every training grid (the attacks of
@@ -31,14 +38,17 @@ history.json and in the checkpoint's metadata, with the robust test accuracy.
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .. import distributed as dist
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import atomic_save, load_checkpoint, save_checkpoint
 from ..data.mnist import SPLIT_NOTE, default_data_root, mnist_split
 from ..data.shapes import CLASSES, make_shapes
 from ..models import CNNClassifier, SpectralClassifier
@@ -332,6 +342,57 @@ def _restore(opt: torch.optim.Optimizer, saved: dict[str, Any] | None, name: str
     return True
 
 
+def _save_optimizer(path: Path, opt: torch.optim.Optimizer, name: str) -> None:
+    """``optimizer.pt``: the optimizer kind, its parameter shapes and its state (atomically)."""
+    shapes = [list(p.shape) for group in opt.param_groups for p in group["params"]]
+    atomic_save({"optimizer": name, "shapes": shapes, "state_dict": opt.state_dict()}, path)
+
+
+class EpochCheckpoints:
+    """A training callback that saves the model and optimizer after every completed epoch.
+
+    Parameters
+    ----------
+    out : Path
+        Directory of ``checkpoint.pt`` and ``optimizer.pt``.
+    model : nn.Module
+        The model being trained (unwrapped).
+    steps_per_epoch : int
+        Optimizer steps in one epoch (``ceil(ceil(n / world) / batch_size)``, as
+        :func:`~spectral_sparse.training.train_classifier` counts them).
+    metadata : callable
+        ``metadata(epochs_done) -> dict`` for :func:`~spectral_sparse.checkpoint.save_checkpoint`.
+    optimizer : callable
+        ``optimizer() -> (opt, name)``: the optimizer in use and its kind.
+    inner : callable, optional
+        Another ``callback(step)`` to run first (e.g. a sparsity controller).
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        model: torch.nn.Module,
+        steps_per_epoch: int,
+        metadata: Callable[[int], dict[str, Any]],
+        optimizer: Callable[[], tuple[torch.optim.Optimizer, str]],
+        inner: Callable[[int], Any] | None = None,
+    ) -> None:
+        self.out, self.model, self.steps = out, model, steps_per_epoch
+        self.metadata, self.optimizer, self.inner = metadata, optimizer, inner
+        self.epochs_done = 0
+
+    def __call__(self, step: int) -> None:
+        if self.inner is not None:
+            self.inner(step)
+        if step % self.steps:
+            return
+        self.epochs_done = step // self.steps
+        if dist.is_main():
+            save_checkpoint(self.out / "checkpoint.pt", self.model, **self.metadata(self.epochs_done))
+            opt, name = self.optimizer()
+            _save_optimizer(self.out / "optimizer.pt", opt, name)
+
+
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     args.device = dist.local_device(args.device)
@@ -374,6 +435,28 @@ def _run(args: argparse.Namespace) -> int:
         return opt
 
     schedule = args.schedule or ("constant" if args.optimizer in ("linbreg", "proxsgd") else "onecycle")
+    prior_epochs = resume_facts.get("resumed_epochs") or 0
+    base_metadata = {
+        **{k: v for k, v in facts.items() if k != "native"},
+        "model_kind": args.model,
+        "train_resolution": res,
+        "train_resolutions": resolutions,
+        "method": args.method,
+        "seed": args.seed,
+        "n_train": len(x_train),
+        **resume_facts,
+        "world_size": dist.world(),
+        "batch_size_per_process": args.batch_size,
+        "torch_version": env["torch_version"],
+    }
+
+    def partial_metadata(done: int) -> dict[str, Any]:
+        return {**base_metadata, "epochs": done, "total_epochs": prior_epochs + done, "complete": False}
+
+    steps_per_epoch = math.ceil(math.ceil(len(x_train) / dist.world()) / args.batch_size)
+    saver = EpochCheckpoints(
+        args.out, model, steps_per_epoch, partial_metadata, lambda: (made[0], args.optimizer), callback
+    )
     try:
         history = train_classifier(
             model,
@@ -389,11 +472,20 @@ def _run(args: argparse.Namespace) -> int:
             progress=progress,
             optimizer=make_optimizer,
             schedule=schedule,
-            callback=callback,
+            callback=saver,
             attack=attack,
             clean_weight=adv_facts.get("clean_weight", 0.0),
             domain=domain,
         )
+    except KeyboardInterrupt:
+        if main:
+            ckpt = args.out / "checkpoint.pt"
+            if saver.epochs_done:
+                kept = f"{ckpt} holds epoch {saver.epochs_done} of {args.epochs}"
+            else:
+                kept = f"no epoch of this run completed, {ckpt} was not written by it"
+            print(f"Interrupted: {kept}; continue with --resume {ckpt} --out {args.out}", file=sys.stderr)
+        raise
     except ValueError as err:
         raise CLIError(str(err)) from None
     except (RuntimeError, OverflowError) as err:  # e.g. an absurd --lr overflowing the optimizer's float arithmetic
@@ -419,23 +511,13 @@ def _run(args: argparse.Namespace) -> int:
         from ..attacks import robust_accuracy
 
         adv_facts["robust_test_accuracy"] = robust_accuracy(model, x_test.clamp(0, 1), y_test, attack(model))
-    total_epochs = args.epochs + (resume_facts.get("resumed_epochs") or 0)
     metadata = {
-        **{k: v for k, v in facts.items() if k != "native"},
-        "model_kind": args.model,
-        "train_resolution": res,
-        "train_resolutions": resolutions,
-        "method": args.method,
-        "seed": args.seed,
-        "n_train": len(x_train),
+        **base_metadata,
         "epochs": args.epochs,
-        "total_epochs": total_epochs,
-        **resume_facts,
+        "total_epochs": args.epochs + prior_epochs,
+        "complete": True,
         "optimizer_state_restored": bool(restored and restored[0]),
-        "world_size": dist.world(),
-        "batch_size_per_process": args.batch_size,
         "test_accuracy": test_acc,
-        "torch_version": env["torch_version"],
         "sparse_training": sparse_facts,
         "adversarial_training": adv_facts,
     }
@@ -443,9 +525,7 @@ def _run(args: argparse.Namespace) -> int:
         metadata["n_test"] = len(x_test)
     out = args.out
     save_checkpoint(out / "checkpoint.pt", model.cpu(), **metadata)
-    opt = made[0]
-    shapes = [list(p.shape) for group in opt.param_groups for p in group["params"]]
-    torch.save({"optimizer": args.optimizer, "shapes": shapes, "state_dict": opt.state_dict()}, out / "optimizer.pt")
+    _save_optimizer(out / "optimizer.pt", made[0], args.optimizer)
     write_json(out / "history.json", {**env, **metadata, "history": history, "wall_seconds": time.perf_counter() - t0})
     mixed = f" (mixed: {', '.join(map(str, resolutions))})" if len(resolutions) > 1 else ""
     if "mode_sparsity" in sparse_facts:
