@@ -58,8 +58,9 @@ def sparse_spectral_conv(
     bias : Tensor, shape (O,), optional
     output_shape : sequence of d ints, optional
         Output grid ``N'`` (default: the input grid).
-    backend : {"auto", "fft", "dft"}
-        ``"auto"`` picks the cheapest backend that supports the call.
+    backend : {"auto", "fft", "cpp", "dft", "triton"}
+        ``"auto"`` picks the cheapest backend that supports the call (see
+        :func:`spectral_sparse.backends.available_backends`).
 
     Returns
     -------
@@ -108,17 +109,16 @@ def _run_unrestricted(
     """Under ``torch.compile``: run a backend that restricts the modes to the grids itself.
 
     Restricting the modes in Python is data-dependent (a graph break), so a
-    backend with ``handles_unresolved_modes = True`` (``triton``) gets the
-    whole mode set and masks inside its custom op. ``"auto"`` takes it off the
-    CPU only. Returns ``None`` when no such backend applies; the caller then
-    takes the ordinary path (which breaks the graph).
+    backend with ``handles_unresolved_modes = True`` (``cpp`` on the CPU,
+    ``triton`` on CUDA) gets the whole mode set and masks inside its custom
+    op. ``"auto"`` takes the first such backend that supports the call.
+    Returns ``None`` when none applies; the caller then takes the ordinary
+    path (which breaks the graph).
     """
     call = prepare_call(x, weight, modes, bias, output_shape, restrict=False)
     if len(call.modes) == 0:
         return None
     if backend == "auto":
-        if call.device.type == "cpu":
-            return None
         candidates = list(registered_backends().values())
     else:
         candidates = [get_backend(backend)]

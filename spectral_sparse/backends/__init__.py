@@ -24,7 +24,14 @@ from torch import Tensor
 
 from ..modes import ModeSet
 
-__all__ = ["Backend", "BackendUnavailableError", "ConvCall", "get_backend", "registered_backends"]
+__all__ = [
+    "Backend",
+    "BackendUnavailableError",
+    "ConvCall",
+    "available_backends",
+    "get_backend",
+    "registered_backends",
+]
 
 
 class BackendUnavailableError(ValueError):
@@ -100,6 +107,49 @@ def registered_backends() -> dict[str, Backend]:
     return dict(_REGISTRY)
 
 
+def available_backends(
+    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, ndim: int = 2
+) -> dict[str, list[str]]:
+    """Which backends can run a plain call here, and why the others cannot.
+
+    Asks every registered backend about a small probe call (batch 2, 3 -> 3
+    channels, a 16-point grid per axis, a 4-point box of modes) on ``device``
+    in ``dtype``. This builds the ``cpp`` kernels if they are not built yet.
+
+    Parameters
+    ----------
+    device : str or torch.device
+    dtype : torch.dtype
+    ndim : int
+        Grid dimension of the probe, 1 to 3.
+
+    Returns
+    -------
+    dict
+        Backend name -> list of reasons it refuses (empty: available), in
+        registration order.
+
+    Examples
+    --------
+    >>> from spectral_sparse.backends import available_backends
+    >>> available_backends()["fft"]
+    []
+    >>> "dft" in available_backends()
+    True
+    """
+    modes = ModeSet.box((4,) * ndim)
+    grid = (16,) * ndim
+    call = ConvCall(
+        x=torch.zeros(2, 3, *grid, dtype=dtype, device=device),
+        weight=torch.zeros(len(modes), 3, 3, dtype=complex_dtype(dtype), device=device),
+        modes=modes,
+        bias=None,
+        in_grid=grid,
+        out_grid=grid,
+    )
+    return {name: list(backend.not_supported_reasons(call)) for name, backend in registered_backends().items()}
+
+
 def get_backend(name: str) -> Backend:
     _ensure_loaded()
     try:
@@ -112,7 +162,7 @@ def get_backend(name: str) -> Backend:
 def _ensure_loaded() -> None:
     if not _REGISTRY:
         from . import fft  # noqa: F401, I001  (registration side effect; the reference first)
-        from . import dft, triton  # noqa: F401
+        from . import cpp, dft, triton  # noqa: F401
 
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)

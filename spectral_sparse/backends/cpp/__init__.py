@@ -1,0 +1,95 @@
+"""The ``cpp`` backend: the separable partial DFT fused into two CPU kernels.
+
+The algorithm of :mod:`spectral_sparse.backends.dft` (the last axis at its
+distinct frequencies, then one contraction per earlier axis to the suffixes
+the modes use), with each pass fused per (batch, channel) field:
+
+1. analysis (one read of ``x``): per block of rows, the last-axis transform
+   at the distinct last-axis frequencies, folding ``n`` with ``N - n`` so each
+   pair of samples costs one multiply-add per cos/sin, in vector registers;
+   the result stays in a per-thread buffer and is contracted along the
+   earlier axes straight to the modes;
+2. mixing: one batched complex product over the modes (``torch.bmm``), or an
+   elementwise product for diagonal weights;
+3. synthesis (one write of ``y``): the mirror, with the bias added in the store.
+
+Work is proportional to the distinct frequencies and the modes, with no
+layout copies between the passes. The kernels are plain C++17 built on first
+use (:mod:`.build`) and parallel over fields with OpenMP, honouring
+``torch.set_num_threads``. Float32 and float64, 1-D to 3-D, dense and diagonal
+mixing, any output grid. When the kernels cannot be built, the backend
+refuses every call with the reason (see :func:`spectral_sparse.backends.available_backends`)
+and ``auto`` takes ``dft``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .. import ConvCall, register
+from . import ops as ops  # registers the custom ops
+from .build import library, status
+
+__all__ = ["CppBackend", "available"]
+
+
+@torch.compiler.assume_constant_result
+def available() -> bool:
+    """Whether the kernels are built and loaded (builds them on the first call; a constant under compile)."""
+    return library() is not None
+
+
+def _distinct_last(call: ConvCall) -> int:
+    idx = call.modes.indices
+    return int(torch.unique(idx[:, -1]).numel()) if not torch.compiler.is_compiling() else int(idx.shape[0])
+
+
+class CppBackend:
+    """Fused, vectorised, multi-threaded CPU kernels (float32 and float64, 1-D to 3-D)."""
+
+    name = "cpp"
+    #: evaluates an unrestricted mode set itself (modes a grid does not resolve contribute zero)
+    handles_unresolved_modes = True
+
+    def not_supported_reasons(self, call: ConvCall) -> list[str]:
+        reasons = []
+        if call.device.type != "cpu":
+            reasons.append(f"cpp: device {call.device.type!r} is not supported (CPU tensors only)")
+        if call.dtype not in (torch.float32, torch.float64):
+            reasons.append(f"cpp: input dtype {call.dtype} is not supported (float32 or float64 only)")
+        d = len(call.in_grid)
+        if d not in (1, 2, 3):
+            reasons.append(f"cpp: {d}-D grids are not supported (1-D to 3-D)")
+        if not available():
+            reasons.extend(status() if not torch.compiler.is_compiling() else ["cpp: the kernels are unavailable"])
+        return reasons
+
+    def cost(self, call: ConvCall) -> float:
+        """Estimated seconds: the passes over both grids at the distinct last-axis frequencies, the mixing."""
+        u = _distinct_last(call)
+        k = len(call.modes)
+        b, c, o = call.batch, call.in_channels, call.out_channels
+        x_elems = b * c * math.prod(call.in_grid)
+        y_elems = b * o * math.prod(call.out_grid)
+        rows = b * c * math.prod(call.in_grid[:-1]) + b * o * math.prod(call.out_grid[:-1])
+        macs = u * (x_elems + y_elems) + 4 * u * rows + 4 * k * b * c * (1 if call.diagonal else o)
+        threads = max(1, torch.get_num_threads())
+        return _FIXED + (_PER_ELEM * (x_elems + y_elems) + _PER_MAC * macs) / threads
+
+    def run(self, call: ConvCall) -> torch.Tensor:
+        y, _ = torch.ops.spectral_sparse.cpp_conv(
+            call.x, call.weight, call.bias, call.modes.indices, list(call.out_grid)
+        )
+        return y
+
+
+# seconds per call, per grid element streamed and per multiply-add; fitted to
+# ``python -m benchmarks --suite auto`` (see docs/benchmarks.md)
+_FIXED = 4e-5
+_PER_ELEM = 4.5e-10
+_PER_MAC = 7e-11
+
+
+register(CppBackend())
