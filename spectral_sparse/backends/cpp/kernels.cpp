@@ -17,6 +17,7 @@
 // (-march=native: 64 bytes with AVX-512, 32 with AVX/AVX2, else 16). OpenMP parallelises
 // over fields (or over row blocks in 1-D) with the thread count the caller passes
 // (torch.get_num_threads()). The pure-PyTorch twin is the `dft`/`fft` backends.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -183,15 +184,17 @@ struct LastAxisAnalysis {
   }
 
   // xt: scratch [N] vectors; et, ot: scratch [L] vectors
-  static void block(const T* x, i64 N, int valid, const T* C, const T* S, i64 U, V* xt, V* et, V* ot, V* re, V* im) {
+  // Row l of the block starts at x + l * rs.
+  static void block(const T* x, i64 N, i64 rs, int valid, const T* C, const T* S, i64 U, V* xt, V* et, V* ot, V* re,
+                    V* im) {
     // transpose the VL rows into xt[n] (lane l = row l)
     i64 n = 0;
     if (valid == VL) {
       for (; n + VL <= N; n += VL) {
         V r[VL];
         for (int l = 0; l < VL; ++l) {
-          __builtin_prefetch(x + (VL + l) * N + n);  // the next block of rows, one block ahead
-          r[l] = loadu<V>(x + l * N + n);
+          __builtin_prefetch(x + (VL + l) * rs + n);  // the next block of rows, one block ahead
+          r[l] = loadu<V>(x + l * rs + n);
         }
         Transpose<V, VL, VL / 2>::run(r);
         for (int t = 0; t < VL; ++t) xt[n + t] = r[t];
@@ -199,7 +202,7 @@ struct LastAxisAnalysis {
     }
     for (; n < N; ++n) {
       V v = V{};
-      for (int l = 0; l < valid; ++l) v[l] = x[l * N + n];
+      for (int l = 0; l < valid; ++l) v[l] = x[l * rs + n];
       xt[n] = v;
     }
     // fold n <-> N - n
@@ -230,7 +233,7 @@ struct LastAxisAnalysis {
 };
 
 // ---------------------------------------------------------------- contraction (analysis)
-// out[q][o] = sum_i in[parent q][o * istride + i] * (cos - i sin)[freq q][i], i < np (tables zero padded)
+// out[q][o] = sum_i in[parent q][o * istride + i] * (cos - i sin)[freq q][i], i < np (exactly np values read)
 template <class T>
 void contract(const T* in_re, const T* in_im, i64 in_plane, i64 outer, i64 istride, i64 np, const T* cs, const T* sn,
               i64 tstride, const i64* parent, const i64* freq, i64 n_out, T* out_re, T* out_im, i64 out_plane) {
@@ -245,7 +248,8 @@ void contract(const T* in_re, const T* in_im, i64 in_plane, i64 outer, i64 istri
       const T* ar = ar0 + o * istride;
       const T* ai = ai0 + o * istride;
       V rr = V{}, ii = V{}, ri = V{}, ir = V{};
-      for (i64 i = 0; i < np; i += VL) {
+      i64 i = 0;
+      for (; i + VL <= np; i += VL) {
         V a = loadu<V>(ar + i), b = loadu<V>(ai + i);
         V cv = loadu<V>(c + i), sv = loadu<V>(s + i);
         rr += a * cv;
@@ -253,15 +257,20 @@ void contract(const T* in_re, const T* in_im, i64 in_plane, i64 outer, i64 istri
         ri += a * sv;
         ir += b * cv;
       }
+      T tr = T(0), ti = T(0);
+      for (; i < np; ++i) {  // the remainder: never read past the np values (a neighbour's data)
+        tr += ar[i] * c[i] + ai[i] * s[i];
+        ti += ai[i] * c[i] - ar[i] * s[i];
+      }
       // (a + ib)(c - is) = (ac + bs) + i(bc - as)
-      out_re[q * out_plane + o] = hsum<V, VL>(rr + ii);
-      out_im[q * out_plane + o] = hsum<V, VL>(ir - ri);
+      out_re[q * out_plane + o] = hsum<V, VL>(rr + ii) + tr;
+      out_im[q * out_plane + o] = hsum<V, VL>(ir - ri) + ti;
     }
   }
 }
 
 // ---------------------------------------------------------------- expansion (synthesis)
-// out[parent q][o * ostride + i] += in[q][o] * (cos + i sin)[freq q][i], i < np
+// out[parent q][o * ostride + i] += in[q][o] * (cos + i sin)[freq q][i], i < np (exactly np values written)
 template <class T>
 void expand(const T* in_re, const T* in_im, i64 in_plane, i64 in_step, i64 outer, const T* cs, const T* sn,
             i64 tstride, i64 np, const i64* parent, const i64* freq, i64 n_in, T* out_re, T* out_im, i64 out_plane,
@@ -278,11 +287,90 @@ void expand(const T* in_re, const T* in_im, i64 in_plane, i64 in_step, i64 outer
       if (yr == T(0) && yi == T(0)) continue;
       T* zr = zr0 + o * ostride;
       T* zi = zi0 + o * ostride;
-      for (i64 i = 0; i < np; i += VL) {
+      i64 i = 0;
+      for (; i + VL <= np; i += VL) {
         V cv = loadu<V>(c + i), sv = loadu<V>(s + i);
         // (yr + i yi)(c + i s) = (yr c - yi s) + i(yr s + yi c)
         storeu(zr + i, loadu<V>(zr + i) + cv * yr - sv * yi);
         storeu(zi + i, loadu<V>(zi + i) + sv * yr + cv * yi);
+      }
+      for (; i < np; ++i) {  // never write past the np values (a neighbour's plane)
+        zr[i] += c[i] * yr - s[i] * yi;
+        zi[i] += s[i] * yr + c[i] * yi;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- field-lane contraction / expansion
+// The 2-D/3-D kernels hold VL fields in the lanes of a vector: plane entries are vectors, so the
+// earlier-axis passes are broadcast-table FMAs with no horizontal sums.
+// out[q][o] = sum_{i < np} in[parent q][o * istride + i] * (cos - i sin)[freq q][i]   (units: vectors)
+template <class T>
+void contract_lanes(const typename Vec<T>::type* in_re, const typename Vec<T>::type* in_im, i64 in_plane, i64 outer,
+                    i64 istride, i64 np, const T* cs, const T* sn, i64 tstride, const i64* parent, const i64* freq,
+                    i64 n_out, typename Vec<T>::type* out_re, typename Vec<T>::type* out_im, i64 out_plane) {
+  typedef typename Vec<T>::type V;
+  i64 q = 0;
+  for (; q + 2 <= n_out; q += 2) {  // two modes at a time: four independent accumulator chains
+    const T* c0 = cs + freq[q] * tstride;
+    const T* s0 = sn + freq[q] * tstride;
+    const T* c1 = cs + freq[q + 1] * tstride;
+    const T* s1 = sn + freq[q + 1] * tstride;
+    for (i64 o = 0; o < outer; ++o) {
+      const V* ar0 = in_re + parent[q] * in_plane + o * istride;
+      const V* ai0 = in_im + parent[q] * in_plane + o * istride;
+      const V* ar1 = in_re + parent[q + 1] * in_plane + o * istride;
+      const V* ai1 = in_im + parent[q + 1] * in_plane + o * istride;
+      V r0 = V{}, m0 = V{}, r1 = V{}, m1 = V{};
+      for (i64 i = 0; i < np; ++i) {
+        const V a0 = ar0[i], b0 = ai0[i], a1 = ar1[i], b1 = ai1[i];
+        // (a + ib)(c - is) = (ac + bs) + i(bc - as)
+        r0 += a0 * c0[i] + b0 * s0[i];
+        m0 += b0 * c0[i] - a0 * s0[i];
+        r1 += a1 * c1[i] + b1 * s1[i];
+        m1 += b1 * c1[i] - a1 * s1[i];
+      }
+      out_re[q * out_plane + o] = r0;
+      out_im[q * out_plane + o] = m0;
+      out_re[(q + 1) * out_plane + o] = r1;
+      out_im[(q + 1) * out_plane + o] = m1;
+    }
+  }
+  for (; q < n_out; ++q) {
+    const T* c = cs + freq[q] * tstride;
+    const T* s = sn + freq[q] * tstride;
+    for (i64 o = 0; o < outer; ++o) {
+      const V* ar = in_re + parent[q] * in_plane + o * istride;
+      const V* ai = in_im + parent[q] * in_plane + o * istride;
+      V r = V{}, m = V{};
+      for (i64 i = 0; i < np; ++i) {
+        r += ar[i] * c[i] + ai[i] * s[i];
+        m += ai[i] * c[i] - ar[i] * s[i];
+      }
+      out_re[q * out_plane + o] = r;
+      out_im[q * out_plane + o] = m;
+    }
+  }
+}
+
+// out[parent q][o * ostride + i] += in[q][o] * (cos + i sin)[freq q][i], i < np   (units: vectors)
+template <class T>
+void expand_lanes(const typename Vec<T>::type* in_re, const typename Vec<T>::type* in_im, i64 in_plane, i64 outer,
+                  const T* cs, const T* sn, i64 tstride, i64 np, const i64* parent, const i64* freq, i64 n_in,
+                  typename Vec<T>::type* out_re, typename Vec<T>::type* out_im, i64 out_plane, i64 ostride) {
+  typedef typename Vec<T>::type V;
+  for (i64 q = 0; q < n_in; ++q) {
+    const T* c = cs + freq[q] * tstride;
+    const T* s = sn + freq[q] * tstride;
+    for (i64 o = 0; o < outer; ++o) {
+      const V yr = in_re[q * in_plane + o], yi = in_im[q * in_plane + o];
+      V* zr = out_re + parent[q] * out_plane + o * ostride;
+      V* zi = out_im + parent[q] * out_plane + o * ostride;
+      for (i64 i = 0; i < np; ++i) {
+        // (yr + i yi)(c + i s) = (yr c - yi s) + i(yr s + yi c)
+        zr[i] += yr * c[i] - yi * s[i];
+        zi[i] += yr * s[i] + yi * c[i];
       }
     }
   }
@@ -383,7 +471,7 @@ struct Kernels {
         for (i64 bk = 0; bk < blocks; ++bk) {
           const i64 r0 = bk * VL;
           const int valid = (int)(R - r0 < VL ? R - r0 : VL);
-          LastAxisAnalysis<T>::block(x + r0 * N, N, valid, C, S, U, sx.data(), se.data(), so.data(), re.data(),
+          LastAxisAnalysis<T>::block(x + r0 * N, N, N, valid, C, S, U, sx.data(), se.data(), so.data(), re.data(),
                                      im.data());
           for (i64 j = 0; j < U; ++j)
             for (int l = 0; l < valid; ++l) {
@@ -394,48 +482,58 @@ struct Kernels {
       }
       return;
     }
-    const i64 rp = round_up(rows, VL) + VL;  // plane stride of the last-axis spectrum (slack for overruns)
+    // VL fields at a time, one per vector lane: the last-axis pass reads row r of each (block
+    // rows VL apart by a field), and every later pass works on vectors of VL fields.
+    const i64 groups = (R + VL - 1) / VL;
+    const i64 rs = rows * N;  // field stride of x
+    const i64 pl = rows + 1;  // plane stride in vectors (+1: planes 4 KiB apart would alias in the L1 cache)
 #pragma omp parallel num_threads(threads(a))
     {
       std::vector<V> sx(N), se(L), so(L), re(U), im(U);
-      std::vector<T> s0, s1, s2;
-      T* t0 = aligned_buffer(s0, 2 * U * rp);  // [re|im][U][rp]
-      T* t1 = nullptr;
-      i64 p1 = 0, n0p = 0;
+      std::vector<V> s0(2 * U * pl), s1, s2(2 * Q);
+      V* t0 = s0.data();  // [re|im][U][rows]
+      V* t1 = nullptr;
+      i64 p1 = 0;
       if (d == 3) {
         p1 = a.stage_out[0];
-        n0p = a.stage_stride[1];
-        t1 = aligned_buffer(s1, 2 * p1 * (n0p + VL));
+        s1.assign(2 * p1 * a.grid[0], V{});
+        t1 = s1.data();  // [re|im][P1][grid[0]]
       }
-      T* xq = aligned_buffer(s2, 2 * Q);
+      V* xq = s2.data();  // [re|im][Q]
 #pragma omp for schedule(dynamic, 1)
-      for (i64 f = 0; f < R; ++f) {
-        const T* xf = x + f * rows * N;
-        for (i64 r0 = 0; r0 < rows; r0 += VL) {
-          const int valid = (int)(rows - r0 < VL ? rows - r0 : VL);
-          LastAxisAnalysis<T>::block(xf + r0 * N, N, valid, C, S, U, sx.data(), se.data(), so.data(), re.data(),
+      for (i64 gi = 0; gi < groups; ++gi) {
+        const i64 f0 = gi * VL;
+        const int ng = (int)(R - f0 < VL ? R - f0 : VL);
+        const T* xf = x + f0 * rs;
+        for (i64 r = 0; r < rows; ++r) {
+          LastAxisAnalysis<T>::block(xf + r * N, N, rs, ng, C, S, U, sx.data(), se.data(), so.data(), re.data(),
                                      im.data());
           for (i64 j = 0; j < U; ++j) {
-            storeu(t0 + j * rp + r0, re[j]);
-            storeu(t0 + (U + j) * rp + r0, im[j]);
+            t0[j * pl + r] = re[j];
+            t0[(U + j) * pl + r] = im[j];
           }
         }
         if (d == 2) {
-          contract<T>(t0, t0 + U * rp, rp, 1, 0, a.stage_stride[0], static_cast<const T*>(a.stage_cos[0]),
-                      static_cast<const T*>(a.stage_sin[0]), a.stage_stride[0], a.stage_parent[0], a.stage_freq[0], Q,
-                      xq, xq + Q, 1);
+          contract_lanes<T>(t0, t0 + U * pl, pl, 1, 0, rows, static_cast<const T*>(a.stage_cos[0]),
+                            static_cast<const T*>(a.stage_sin[0]), a.stage_stride[0], a.stage_parent[0],
+                            a.stage_freq[0], Q, xq, xq + Q, 1);
         } else {
-          const i64 n1 = a.grid[1];
-          std::memset(t1, 0, sizeof(T) * 2 * p1 * (n0p + VL));
-          contract<T>(t0, t0 + U * rp, rp, a.grid[0], n1, a.stage_stride[0], static_cast<const T*>(a.stage_cos[0]),
-                      static_cast<const T*>(a.stage_sin[0]), a.stage_stride[0], a.stage_parent[0], a.stage_freq[0],
-                      p1, t1, t1 + p1 * (n0p + VL), n0p + VL);
-          contract<T>(t1, t1 + p1 * (n0p + VL), n0p + VL, 1, 0, n0p, static_cast<const T*>(a.stage_cos[1]),
-                      static_cast<const T*>(a.stage_sin[1]), n0p, a.stage_parent[1], a.stage_freq[1], Q, xq, xq + Q, 1);
+          const i64 n0 = a.grid[0], n1 = a.grid[1];
+          // axis 1 for every row m0 of axis 0: t1[suffix][m0]
+          contract_lanes<T>(t0, t0 + U * pl, pl, n0, n1, n1, static_cast<const T*>(a.stage_cos[0]),
+                            static_cast<const T*>(a.stage_sin[0]), a.stage_stride[0], a.stage_parent[0],
+                            a.stage_freq[0], p1, t1, t1 + p1 * n0, n0);
+          contract_lanes<T>(t1, t1 + p1 * n0, n0, 1, 0, n0, static_cast<const T*>(a.stage_cos[1]),
+                            static_cast<const T*>(a.stage_sin[1]), a.stage_stride[1], a.stage_parent[1],
+                            a.stage_freq[1], Q, xq, xq + Q, 1);
         }
         for (i64 q = 0; q < Q; ++q) {
-          out[(q * R + f) * 2] = xq[q];
-          out[(q * R + f) * 2 + 1] = xq[Q + q];
+          T* o = out + (q * R + f0) * 2;
+          const V vr = xq[q], vi = xq[Q + q];
+          for (int l = 0; l < ng; ++l) {
+            o[2 * l] = vr[l];
+            o[2 * l + 1] = vi[l];
+          }
         }
       }
     }
@@ -470,47 +568,65 @@ struct Kernels {
       }
       return;
     }
-    const i64 rp = round_up(rows, VL) + VL;
+    const i64 groups = (R + VL - 1) / VL;
+    const i64 pl = rows + 1;  // plane stride in vectors (see analysis)
 #pragma omp parallel num_threads(threads(a))
     {
-      std::vector<T> s0, s1, sb;
-      T* z0 = aligned_buffer(s0, 2 * U * rp);
-      T* z1 = nullptr;
-      i64 p1 = 0, m0p = 0;
+      std::vector<V> s0(2 * U * pl), s1, s2(2 * Q);
+      std::vector<T> sb;
+      V* z0 = s0.data();  // [re|im][U][rows], lane l = field f0 + l
+      V* z1 = nullptr;
+      i64 p1 = 0;
       if (d == 3) {
         p1 = a.stage_out[0];
-        m0p = a.stage_stride[1];
-        z1 = aligned_buffer(s1, 2 * p1 * (m0p + VL));
+        s1.assign(2 * p1 * a.grid[0], V{});
+        z1 = s1.data();
       }
+      V* yq = s2.data();  // [re|im][Q]
       T* buf = aligned_buffer(sb, 4 * (Lp + 2 * VL));
 #pragma omp for schedule(dynamic, 1)
-      for (i64 f = 0; f < R; ++f) {
-        std::memset(z0, 0, sizeof(T) * 2 * U * rp);
-        const T* yq_re = spec + f * 2;
-        const T* yq_im = spec + f * 2 + 1;
-        if (d == 2) {
-          expand<T>(yq_re, yq_im, 2 * R, 0, 1, static_cast<const T*>(a.stage_cos[0]),
-                    static_cast<const T*>(a.stage_sin[0]), a.stage_stride[0], a.stage_stride[0], a.stage_parent[0],
-                    a.stage_freq[0], Q, z0, z0 + U * rp, rp, 0);
-        } else {
-          std::memset(z1, 0, sizeof(T) * 2 * p1 * (m0p + VL));
-          // modes -> suffixes (k1, k2) along axis 0
-          expand<T>(yq_re, yq_im, 2 * R, 0, 1, static_cast<const T*>(a.stage_cos[1]),
-                    static_cast<const T*>(a.stage_sin[1]), m0p, m0p, a.stage_parent[1], a.stage_freq[1], Q, z1,
-                    z1 + p1 * (m0p + VL), m0p + VL, 0);
-          // suffixes -> last-axis frequencies along axis 1, for every m0
-          expand<T>(z1, z1 + p1 * (m0p + VL), m0p + VL, 1, a.grid[0], static_cast<const T*>(a.stage_cos[0]),
-                    static_cast<const T*>(a.stage_sin[0]), a.stage_stride[0], a.stage_stride[0], a.stage_parent[0],
-                    a.stage_freq[0], p1, z0, z0 + U * rp, rp, a.grid[1]);
+      for (i64 gi = 0; gi < groups; ++gi) {
+        const i64 f0 = gi * VL;
+        const int ng = (int)(R - f0 < VL ? R - f0 : VL);
+        for (i64 q = 0; q < Q; ++q) {
+          const T* sp = spec + (q * R + f0) * 2;
+          V vr = V{}, vi = V{};
+          for (int l = 0; l < ng; ++l) {
+            vr[l] = sp[2 * l];
+            vi[l] = sp[2 * l + 1];
+          }
+          yq[q] = vr;
+          yq[Q + q] = vi;
         }
-        const T b = bias ? bias[f % a.n_bias] : T(0);
-        T bb[2] = {b, b};
-        T* yf = y + f * rows * M;
-        for (i64 r = 0; r < rows; r += 2) {
-          const int nr = r + 1 < rows ? 2 : 1;
-          T* yr[2] = {yf + r * M, yf + (r + nr - 1) * M};
-          LastAxisSynthesis<T>::rows(z0 + r, z0 + U * rp + r, rp, 1, nr, C, S, Lp, U, M, bias ? bb : nullptr, yr,
-                                     buf);
+        std::fill(s0.begin(), s0.end(), V{});
+        if (d == 2) {
+          expand_lanes<T>(yq, yq + Q, 1, 1, static_cast<const T*>(a.stage_cos[0]),
+                          static_cast<const T*>(a.stage_sin[0]), a.stage_stride[0], rows, a.stage_parent[0],
+                          a.stage_freq[0], Q, z0, z0 + U * pl, pl, 0);
+        } else {
+          const i64 n0 = a.grid[0], n1 = a.grid[1];
+          std::fill(s1.begin(), s1.end(), V{});
+          // modes -> suffixes (k1, k2) along axis 0
+          expand_lanes<T>(yq, yq + Q, 1, 1, static_cast<const T*>(a.stage_cos[1]),
+                          static_cast<const T*>(a.stage_sin[1]), a.stage_stride[1], n0, a.stage_parent[1],
+                          a.stage_freq[1], Q, z1, z1 + p1 * n0, n0, 0);
+          // suffixes -> last-axis frequencies along axis 1, for every m0
+          expand_lanes<T>(z1, z1 + p1 * n0, n0, n0, static_cast<const T*>(a.stage_cos[0]),
+                          static_cast<const T*>(a.stage_sin[0]), a.stage_stride[0], n1, a.stage_parent[0],
+                          a.stage_freq[0], p1, z0, z0 + U * pl, pl, n1);
+        }
+        // last axis: row r of two fields (lanes l, l + 1) at a time, each field's rows in order
+        const T* zr = reinterpret_cast<const T*>(z0);
+        const T* zi = reinterpret_cast<const T*>(z0 + U * pl);
+        for (int l = 0; l < ng; l += 2) {
+          const int nr = l + 1 < ng ? 2 : 1;
+          const i64 fa = f0 + l, fb = f0 + l + nr - 1;
+          T bb[2] = {bias ? bias[fa % a.n_bias] : T(0), bias ? bias[fb % a.n_bias] : T(0)};
+          for (i64 r = 0; r < rows; ++r) {
+            T* yr[2] = {y + (fa * rows + r) * M, y + (fb * rows + r) * M};
+            LastAxisSynthesis<T>::rows(zr + r * VL + l, zi + r * VL + l, pl * VL, 1, nr, C, S, Lp, U, M,
+                                       bias ? bb : nullptr, yr, buf);
+          }
         }
       }
     }
