@@ -555,6 +555,7 @@ def _holding_box(modes: ModeSet, box: tuple[int, ...] | None) -> tuple[int, ...]
     idx = modes.indices
     if len(idx) == 0:
         return (1,) * modes.ndim
+
     # a non-last axis of m modes holds -(m//2) .. (m-1)//2: k > 0 needs m = 2k+1, k < 0 needs m = -2k;
     # on the k_last = 0 plane the box may hold -k instead of k: take the smaller need of the two
     def need(rows: Tensor) -> Tensor:

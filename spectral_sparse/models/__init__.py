@@ -3,6 +3,7 @@
 from .classifier import CNNClassifier, SpectralClassifier, count_parameters
 from .convert import ChannelwiseFilter, SpectralSubsample, cnn_to_spectral, coarse_grid, sample_interpolant
 from .fno import FNOConfig, SparseFNO
+from .neuralop_convert import from_neuralop_model
 from .pointwise import PointwiseConv
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "cnn_to_spectral",
     "coarse_grid",
     "count_parameters",
+    "from_neuralop_model",
     "sample_interpolant",
 ]
