@@ -99,8 +99,21 @@ class SpectralClassifier(nn.Module):
         """Hidden field after the last block, shape ``(B, width, *grid)``."""
         h = self.lift(x)
         for spectral, skip in zip(self.spectral, self.skips):
-            h = self.act(skip(h, add=spectral(h)))  # spectral(h) + skip(h), the sum fused into the skip's matmul
+            # spectral(h) + skip(h): the skip's matmul accumulates into the spectral output's memory
+            h = self._activate(skip(h, add=spectral(h), add_is_scratch=True))
         return h
+
+    def _activate(self, z: Tensor) -> Tensor:
+        """``self.act(z)``; a plain GELU without hooks runs in place on the temporary ``z`` when no grad is taken."""
+        act = self.act
+        if (
+            not torch.is_grad_enabled()
+            and type(act) is nn.GELU
+            and not (act._forward_hooks or act._forward_pre_hooks)
+            and not torch.compiler.is_compiling()
+        ):
+            return torch._C._nn.gelu_(z, approximate=act.approximate)
+        return act(z)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits, shape ``(B, num_classes)``, for ``x`` of shape ``(B, in_channels, *grid)``."""

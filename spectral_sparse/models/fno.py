@@ -325,7 +325,7 @@ class SparseFNO(nn.Module):
             out = output_shape if i == last else None
             h_in = h
             if out is None:  # skip(h) + spectral(h), the sum accumulated inside the skip's matmul
-                h = skip(h, add=spectral(h))
+                h = skip(h, add=spectral(h), add_is_scratch=True)
             else:  # the skip runs on the input grid, its output is resampled to the output grid
                 h = spectral(h, output_shape=out) + resample(skip(h), out)
             if i < last:

@@ -24,12 +24,19 @@ __all__ = ["PointwiseConv", "pointwise_conv"]
 _CONVS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
-def pointwise_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None, add: Tensor | None = None) -> Tensor:
+def pointwise_conv(
+    x: Tensor, weight: Tensor, bias: Tensor | None = None, add: Tensor | None = None, *, add_is_scratch: bool = False
+) -> Tensor:
     """``y[b, o, n] = add[b, o, n] + bias[o] + sum_c weight[o, c] x[b, c, n]`` at every grid point ``n``.
 
     ``add`` (e.g. the output of the spectral convolution beside this skip) is
     accumulated inside the matrix product, which saves a full pass over the
-    output and its allocation.
+    output and its allocation. With ``add_is_scratch=True`` the product
+    accumulates into ``add``'s own memory (``add`` is overwritten with the
+    result and returned): no output is allocated and ``add`` is not copied.
+    Only pass it for a temporary nobody else reads (autograd still checks that
+    no saved tensor is overwritten); a view or a non-contiguous ``add`` is
+    accumulated out of place as without the flag.
 
     Parameters
     ----------
@@ -61,7 +68,11 @@ def pointwise_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None, add: T
     if add is not None:
         if add.shape != (b, w.shape[0], *grid):
             raise ValueError(f"add must have shape {(b, w.shape[0], *grid)}, got {tuple(add.shape)}")
-        y = torch.baddbmm(add.reshape(b, w.shape[0], -1), w.expand(b, *w.shape), flat)
+        acc = add.reshape(b, w.shape[0], -1)
+        if add_is_scratch and add.is_contiguous() and not add._is_view():
+            y = acc.baddbmm_(w.expand(b, *w.shape), flat)  # in place: no copy of add, no fresh output
+        else:
+            y = torch.baddbmm(acc, w.expand(b, *w.shape), flat)
         if bias is not None:
             y = y.add_(bias.view(1, -1, 1))  # in place: baddbmm's backward does not need its output
     elif bias is None:
@@ -103,14 +114,17 @@ class PointwiseConv(nn.Module):
         self.weight = ref.weight
         self.bias = ref.bias
 
-    def forward(self, x: Tensor, add: Tensor | None = None) -> Tensor:
-        """``(B, in, *grid) -> (B, out, *grid)``, plus ``add`` of the output's shape when given."""
+    def forward(self, x: Tensor, add: Tensor | None = None, add_is_scratch: bool = False) -> Tensor:
+        """``(B, in, *grid) -> (B, out, *grid)``, plus ``add`` of the output's shape when given.
+
+        ``add_is_scratch``: see :func:`pointwise_conv`.
+        """
         if x.ndim != self.ndim + 2:
             raise ValueError(
                 f"expected input of shape (B, {self.in_channels}, *grid) with a {self.ndim}-D grid, "
                 f"got {tuple(x.shape)}"
             )
-        return pointwise_conv(x, self.weight, self.bias, add=add)
+        return pointwise_conv(x, self.weight, self.bias, add=add, add_is_scratch=add_is_scratch)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, ndim={self.ndim}, bias={self.bias is not None}"

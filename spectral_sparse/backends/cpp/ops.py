@@ -73,21 +73,24 @@ def _fill(args: SSArgs, plan: CppPlan, tables: GridTables, keep: list[Tensor]) -
     keep.append(tables.last_bcast_cos)
 
 
-def analysis(lib, plan: CppPlan, tables: GridTables, x: Tensor) -> Tensor:
+def analysis(lib, plan: CppPlan, tables: GridTables, x: Tensor, inner: tuple[int, ...]) -> Tensor:
     """Spectrum of real fields at the plan's entries.
 
     Parameters
     ----------
     x : Tensor, shape (R, *tables.grid), contiguous, float32 or float64
+    inner : tuple of int
+        Trailing dimensions of the result, with product R (the result is
+        allocated in its final shape, not viewed).
 
     Returns
     -------
-    complex Tensor, shape (plan.n_entries, R)
+    complex Tensor, shape (plan.n_entries, *inner)
     """
     rows = x.shape[0]
-    out = torch.empty((plan.n_entries, rows, 2), dtype=x.dtype)
+    out = torch.empty((plan.n_entries, *inner), dtype=_COMPLEX[x.dtype])
     if rows == 0 or x.numel() == 0:
-        return torch.view_as_complex(out.zero_())
+        return out.zero_()
     args = SSArgs()
     keep: list[Tensor] = []
     _fill(args, plan, tables, keep)
@@ -95,23 +98,28 @@ def analysis(lib, plan: CppPlan, tables: GridTables, x: Tensor) -> Tensor:
     args.n_fields, args.n_bias = rows, 1
     args.n_modes = plan.n_entries
     lib.analysis[x.element_size()](ctypes.byref(args))
-    return torch.view_as_complex(out)
+    return out
 
 
-def synthesis(lib, plan: CppPlan, tables: GridTables, spec: Tensor, bias: Tensor | None, dtype: torch.dtype) -> Tensor:
+def synthesis(
+    lib, plan: CppPlan, tables: GridTables, spec: Tensor, bias: Tensor | None, dtype: torch.dtype, lead: tuple[int, ...]
+) -> Tensor:
     """Real fields from a spectrum at the plan's first ``plan.n_modes`` entries, plus a bias.
 
     Parameters
     ----------
     spec : complex Tensor, shape (K, R) with K = plan.n_modes, contiguous
     bias : Tensor, shape (n,) with R % n == 0 (field r gets ``bias[r % n]``), or None
+    lead : tuple of int
+        Leading dimensions of the output, with product R (allocated in its final
+        shape: a custom op must not return a view).
 
     Returns
     -------
-    Tensor, shape (R, *tables.grid), ``dtype``
+    Tensor, shape (*lead, *tables.grid), ``dtype``
     """
     rows = spec.shape[1]
-    y = torch.empty((rows, *tables.grid), dtype=dtype)
+    y = torch.empty((*lead, *tables.grid), dtype=dtype)
     if rows == 0:
         return y
     spec_r = torch.view_as_real(spec.contiguous())
@@ -161,15 +169,16 @@ def cpp_conv(
     k = weight.shape[0]
     o = weight.shape[-1]
     lib, plan = _plan(modes, in_grid, out_grid_t, x.dtype, bias is not None)
-    xs = analysis(lib, plan, plan.inp, x.contiguous().reshape(b * c, *in_grid))
-    x_hat = xs[:k].reshape(k, b, c)
+    xs = analysis(lib, plan, plan.inp, x.contiguous().reshape(b * c, *in_grid), (b, c))
+    x_hat = xs if xs.shape[0] == k else xs[:k].clone()  # a custom op returns no views
     ck = _ck(plan, x.dtype)
     if weight.ndim == 3:
         ys = torch.bmm(x_hat, weight * ck.reshape(k, 1, 1))
     else:
         ys = x_hat * (weight * ck.reshape(k, 1))[:, None, :]
-    y = synthesis(lib, plan, plan.out, ys.reshape(k, b * o), None if bias is None else bias.contiguous(), x.dtype)
-    return y.reshape(b, o, *out_grid_t), x_hat.clone() if xs.shape[0] != k else x_hat
+    bias = None if bias is None else bias.contiguous()
+    y = synthesis(lib, plan, plan.out, ys.reshape(k, b * o), bias, x.dtype, (b, o))
+    return y, x_hat
 
 
 @cpp_conv.register_fake
@@ -219,17 +228,17 @@ def cpp_conv_backward(
     if not (need_input or need_weight or need_bias):
         return grad_x, grad_w, grad_b
     lib, plan = _plan(modes, in_grid_t, out_grid, dtype, has_bias)
-    gs = analysis(lib, plan, plan.out, grad_y.contiguous().reshape(b * o, *out_grid))
+    gs = analysis(lib, plan, plan.out, grad_y.contiguous().reshape(b * o, *out_grid), (b, o))
     if need_bias:
-        grad_b = gs[plan.zero].real.reshape(b, o).sum(0)
+        grad_b = gs[plan.zero].real.sum(0)
     ck = _ck(plan, dtype)
-    g = gs[:k].reshape(k, b, o) * ck.reshape(k, 1, 1)
+    g = gs[:k] * ck.reshape(k, 1, 1)
     if need_input:
         if weight.ndim == 3:
             gx = torch.bmm(g, weight.conj().transpose(1, 2))
         else:
             gx = g * weight.conj_physical()[:, None, :]  # a lazy conj view is lost under AOT tracing
-        grad_x = synthesis(lib, plan, plan.inp, gx.reshape(k, b * c), None, dtype).reshape(b, c, *in_grid_t)
+        grad_x = synthesis(lib, plan, plan.inp, gx.reshape(k, b * c), None, dtype, (b, c))
     if need_weight:
         if weight.ndim == 3:
             grad_w = torch.bmm(x_hat.conj().transpose(1, 2), g)
