@@ -15,7 +15,7 @@ A call whose grids resolve none of the modes must raise ``ValueError``.
 The test suite runs a bounded number of examples (``tests/test_fuzz.py``);
 this script runs more and writes the counts::
 
-    python -m benchmarks.fuzz --examples 3000 --seconds 280 --out benchmarks/results/fuzz.csv
+    python -m benchmarks.fuzz --examples 100000 --seconds 240
 """
 
 from __future__ import annotations
@@ -242,24 +242,27 @@ def check_call(call: FuzzCall, tally: Tally | None = None) -> list[str]:
     return problems
 
 
-def _run(examples: int, seconds: float, seed_value: int, tally: Tally) -> None:
+def _run(examples: int, seconds: float, seed_value: int, tally: Tally, batch: int = 200) -> None:
+    """Run hypothesis in batches of ``batch`` examples (seeds ``seed_value``, +1, ...) until either limit."""
     start = time.perf_counter()
+    done = 0
+    while done < examples and time.perf_counter() - start < seconds:
+        size = min(batch, examples - done)
 
-    @seed(seed_value)
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-    )
-    @given(calls())
-    def run(call: FuzzCall) -> None:
-        if time.perf_counter() - start > seconds:
-            return
-        check_call(call, tally)
+        @seed(seed_value + done // batch)
+        @settings(
+            max_examples=size,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
+        )
+        @given(calls())
+        def run(call: FuzzCall) -> None:
+            check_call(call, tally)
 
-    run()
+        run()
+        done += size
 
 
 def write_csv(path: Path, tally: Tally, meta: dict[str, Any]) -> None:
@@ -276,8 +279,8 @@ def write_csv(path: Path, tally: Tally, meta: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--examples", type=int, default=3000, help="hypothesis examples at most [3000]")
-    p.add_argument("--seconds", type=float, default=280.0, help="stop drawing new examples after this long [280]")
+    p.add_argument("--examples", type=int, default=100_000, help="hypothesis examples at most [100000]")
+    p.add_argument("--seconds", type=float, default=240.0, help="start no new batch after this long [240]")
     p.add_argument("--seed", type=int, default=0, help="hypothesis seed [0]")
     p.add_argument("--threads", type=int, default=1, help="torch threads [1]")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fuzz.csv")
