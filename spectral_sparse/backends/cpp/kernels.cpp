@@ -200,6 +200,14 @@ struct LastAxisAnalysis {
         for (int t = 0; t < VL; ++t) xt[n + t] = r[t];
       }
     }
+    if (valid == VL && n < N && N >= VL) {  // the remainder as one block ending at N - 1 (overlap: equal values)
+      n = N - VL;
+      V r[VL];
+      for (int l = 0; l < VL; ++l) r[l] = loadu<V>(x + l * rs + n);
+      Transpose<V, VL, VL / 2>::run(r);
+      for (int t = 0; t < VL; ++t) xt[n + t] = r[t];
+      n = N;
+    }
     for (; n < N; ++n) {
       V v = V{};
       for (int l = 0; l < valid; ++l) v[l] = x[l * rs + n];
@@ -387,6 +395,14 @@ struct LastAxisSynthesis {
   // zr(j, row), zi(j, row) at zre[j * zstride + row * zstep]; buf: scratch of 2 * 2 * (Lp + 2 VL)
   static void rows(const T* zre, const T* zim, i64 zstride, i64 zstep, int nrows, const T* C, const T* S, i64 Lp,
                    i64 U, i64 M, const T* bias, T* const* yrow, T* buf) {
+    spectra(zre, zim, zstride, zstep, nrows, C, S, Lp, U, buf);
+    fold(nrows, Lp, M, bias, yrow, buf);
+  }
+
+  // E and O of up to two rows into buf. Callers that fold a buffer right after filling it stall on
+  // store-to-load forwarding (the fold reads it at other offsets); the 2-D path alternates two buffers.
+  static void spectra(const T* zre, const T* zim, i64 zstride, i64 zstep, int nrows, const T* C, const T* S, i64 Lp,
+                      i64 U, T* buf) {
     const i64 bs = Lp + 2 * VL;
     T* E[2] = {buf + VL, buf + bs + VL};
     T* O[2] = {buf + 2 * bs + VL, buf + 3 * bs + VL};
@@ -423,6 +439,13 @@ struct LastAxisSynthesis {
         storeu(O[1] + m + VL, o11);
       }
     }
+  }
+
+  // y rows from the E and O that spectra() left in buf, plus the bias
+  static void fold(int nrows, i64 Lp, i64 M, const T* bias, T* const* yrow, const T* buf) {
+    const i64 bs = Lp + 2 * VL;
+    const T* E[2] = {buf + VL, buf + bs + VL};
+    const T* O[2] = {buf + 2 * bs + VL, buf + 3 * bs + VL};
     const i64 h = M / 2;  // forward part: m = 0..h
     for (int r = 0; r < nrows; ++r) {
       T* y = yrow[r];
@@ -431,7 +454,12 @@ struct LastAxisSynthesis {
       const T* o = O[r];
       i64 m = 0;
       for (; m + VL <= h + 1; m += VL) storeu(y + m, loadu<V>(e + m) - loadu<V>(o + m) + b);
-      for (; m <= h; ++m) y[m] = e[m] - o[m] + b;
+      if (m <= h && h + 1 >= VL) {  // the remainder as one vector ending at h (overlap rewrites equal values)
+        m = h + 1 - VL;
+        storeu(y + m, loadu<V>(e + m) - loadu<V>(o + m) + b);
+      } else {
+        for (; m <= h; ++m) y[m] = e[m] - o[m] + b;
+      }
       // mirror: t = h+1 .. M-1 takes m = M - t
       i64 t = h + 1;
       for (; t + VL <= M; t += VL) {
@@ -439,7 +467,13 @@ struct LastAxisSynthesis {
         V v = loadu<V>(e + lo) + loadu<V>(o + lo);
         storeu(y + t, reverse<V, VL>(v) + b);
       }
-      for (; t < M; ++t) y[t] = e[M - t] + o[M - t] + b;
+      if (t < M && M - (h + 1) >= VL) {  // the remainder as one vector ending at M - 1
+        t = M - VL;
+        V v = loadu<V>(e + 1) + loadu<V>(o + 1);
+        storeu(y + t, reverse<V, VL>(v) + b);
+      } else {
+        for (; t < M; ++t) y[t] = e[M - t] + o[M - t] + b;
+      }
     }
   }
 };
@@ -583,7 +617,8 @@ struct Kernels {
         z1 = s1.data();
       }
       V* yq = s2.data();  // [re|im][Q]
-      T* buf = aligned_buffer(sb, 4 * (Lp + 2 * VL));
+      const i64 bstride = round_up(4 * (Lp + 2 * VL), 16);
+      T* buf = aligned_buffer(sb, 2 * bstride);
 #pragma omp for schedule(dynamic, 1)
       for (i64 gi = 0; gi < groups; ++gi) {
         const i64 f0 = gi * VL;
@@ -622,10 +657,15 @@ struct Kernels {
           const int nr = l + 1 < ng ? 2 : 1;
           const i64 fa = f0 + l, fb = f0 + l + nr - 1;
           T bb[2] = {bias ? bias[fa % a.n_bias] : T(0), bias ? bias[fb % a.n_bias] : T(0)};
-          for (i64 r = 0; r < rows; ++r) {
-            T* yr[2] = {y + (fa * rows + r) * M, y + (fb * rows + r) * M};
-            LastAxisSynthesis<T>::rows(zr + r * VL + l, zi + r * VL + l, pl * VL, 1, nr, C, S, Lp, U, M,
-                                       bias ? bb : nullptr, yr, buf);
+          // software pipeline: the spectra of row r go to one buffer while row r - 1 folds from the other
+          for (i64 r = 0; r <= rows; ++r) {
+            if (r < rows)
+              LastAxisSynthesis<T>::spectra(zr + r * VL + l, zi + r * VL + l, pl * VL, 1, nr, C, S, Lp, U,
+                                            buf + (r & 1) * bstride);
+            if (r > 0) {
+              T* yr[2] = {y + (fa * rows + r - 1) * M, y + (fb * rows + r - 1) * M};
+              LastAxisSynthesis<T>::fold(nr, Lp, M, bias ? bb : nullptr, yr, buf + ((r - 1) & 1) * bstride);
+            }
           }
         }
       }
