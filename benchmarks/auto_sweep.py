@@ -3,7 +3,8 @@
 A sweep over grids (small 8..32, the benchmark sizes, 1-D, 2-D, 3-D), mode
 sets (boxes, radial, scattered, every mode of the grid as ``from_conv``
 makes), batch and channel counts, dense and diagonal mixing. For each case
-the ``fft`` and ``dft`` backends are timed round-robin (forward under
+every registered backend that accepts the call (on the CPU: ``fft``, ``cpp``
+and ``dft``) is timed round-robin (forward under
 ``no_grad``, and forward+backward), and the case is a hit when the backend
 that ``auto`` picks is the faster one in forward.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from spectral_sparse import ModeSet
-from spectral_sparse.backends import ConvCall, get_backend
+from spectral_sparse.backends import ConvCall, get_backend, registered_backends
 from spectral_sparse.functional import prepare_call, select_backend, sparse_spectral_conv
 
 from .layer_bench import mode_subset
@@ -26,7 +27,8 @@ from .timing import device_name, interleaved_times, median_ms
 
 __all__ = ["Case", "cases", "run_auto_sweep"]
 
-PEERS = ("fft", "dft")
+#: backends whose columns every row has (a backend that refuses a call gets empty cells)
+PEERS = ("fft", "cpp", "dft")
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,7 @@ def _time_case(
     bias = torch.randn(o, generator=gen).to(device)
     call = prepare_call(x, weight, case.modes, bias, case.out_grid)
     pick = select_backend(call, "auto").name
-    # on a GPU auto may pick a third backend (triton): time it too
-    peers = PEERS + ((pick,) if pick not in PEERS else ())
+    peers = tuple(n for n, b in registered_backends().items() if not b.not_supported_reasons(call))
     costs = {name: get_backend(name).cost(call) for name in peers}
 
     def fwd(name: str) -> Callable[[], object]:
@@ -143,6 +144,10 @@ def _time_case(
     return call, pick, costs, med_f, med_fb, min_f
 
 
+def _cell(values: dict[str, float], name: str) -> float | str:
+    return round(values[name], 3) if name in values else ""
+
+
 def run_auto_sweep(
     repeats: int,
     warmup: int,
@@ -168,20 +173,16 @@ def run_auto_sweep(
             "n_modes": len(call.modes),
             "mixing": "diagonal" if case.diagonal else "dense",
             "auto_pick": pick,
-            "fft_fwd_ms": round(med_f["fft"], 3),
-            "dft_fwd_ms": round(med_f["dft"], 3),
-            "fft_fwd_bwd_ms": round(med_fb["fft"], 3),
-            "dft_fwd_bwd_ms": round(med_fb["dft"], 3),
-            "fft_cost_ms": round(1e3 * costs["fft"], 3),
-            "dft_cost_ms": round(1e3 * costs["dft"], 3),
+            **{f"{n}_fwd_ms": _cell(med_f, n) for n in PEERS},
+            **{f"{n}_fwd_bwd_ms": _cell(med_fb, n) for n in PEERS},
+            **{f"{n}_cost_ms": _cell({k: 1e3 * v for k, v in costs.items()}, n) for n in PEERS},
             "pick_fwd_ms": round(med_f[pick], 3),
             "pick_cost_ms": round(1e3 * costs[pick], 3),
             "fastest_fwd": best_f,
             "fastest_fwd_bwd": best_fb,
             "hit_fwd": int(pick == best_f),
             "hit_fwd_bwd": int(pick == best_fb),
-            "fft_fwd_ms_min": round(min_f["fft"], 3),
-            "dft_fwd_ms_min": round(min_f["dft"], 3),
+            **{f"{n}_fwd_ms_min": _cell(min_f, n) for n in PEERS},
             "hit_fwd_min": int(pick == min(min_f, key=min_f.get)),
             "fwd_slowdown_of_pick": round(med_f[pick] / med_f[best_f], 3),
             "fwd_bwd_slowdown_of_pick": round(med_fb[pick] / med_fb[best_fb], 3),
@@ -196,8 +197,9 @@ def run_auto_sweep(
         rows.append(row)
         mark = "hit " if row["hit_fwd"] else "MISS"
         log(
-            f"{i + 1:>3}/{len(all_cases)} {mark} {case.name:<42} auto={pick:<3} fft {med_f['fft']:8.2f} ms "
-            f"dft {med_f['dft']:8.2f} ms (model {row['fft_cost_ms']:8.2f} / {row['dft_cost_ms']:8.2f})"
+            f"{i + 1:>3}/{len(all_cases)} {mark} {case.name:<42} auto={pick:<3} "
+            + " ".join(f"{n} {med_f[n]:7.2f} ({1e3 * costs[n]:7.2f})" for n in med_f)
+            + " ms (model)"
         )
     n = len(rows)
     hits_f = sum(int(r["hit_fwd"]) for r in rows)

@@ -76,23 +76,26 @@ def auto_summary(rows: list[dict[str, str]]) -> str:
     near = sum(float(r["fwd_slowdown_of_pick"]) <= 1.1 for r in rows)
     hits_min = sum(int(r.get("hit_fwd_min", 0)) for r in rows)
     worst = max(rows, key=lambda r: float(r["fwd_slowdown_of_pick"]))
-    picks = {name: sum(r["auto_pick"] == name for r in rows) for name in ("fft", "dft")}
+    names = [n for n in ("fft", "cpp", "dft") if any(r.get(f"{n}_fwd_ms", "") != "" for r in rows)]
+    picks = {name: sum(r["auto_pick"] == name for r in rows) for name in names}
+    cell = lambda r, n: f"{float(r[f'{n}_fwd_ms']):.2f}" if r.get(f"{n}_fwd_ms", "") != "" else "-"  # noqa: E731
     out = [
-        f"- cases: {n} (auto picked dft {picks['dft']}, fft {picks['fft']})",
+        f"- cases: {n} (auto picked " + ", ".join(f"{k} {v}" for k, v in picks.items()) + ")",
         f"- forward hit rate: {hits}/{n} = {hits / n:.0%}; "
-        f"within 10% of the faster backend: {near}/{n} = {near / n:.0%}",
+        f"within 10% of the fastest backend: {near}/{n} = {near / n:.0%}",
         f"- forward hit rate judged by the fastest (min) run: {hits_min}/{n} = {hits_min / n:.0%}",
         f"- forward+backward hit rate (same pick): {hits_fb}/{n} = {hits_fb / n:.0%}",
         f"- worst forward slowdown of a pick: {float(worst['fwd_slowdown_of_pick']):.2f}x ({worst['case']})",
         "",
-        "| case | auto | fft fwd ms | dft fwd ms | slowdown of the pick |",
-        "|---|---|---:|---:|---:|",
+        "| case | auto | " + " | ".join(f"{k} fwd ms" for k in names) + " | slowdown of the pick |",
+        "|---|---|" + "---:|" * len(names) + "---:|",
     ]
     for r in rows:
         if not int(r["hit_fwd"]):
             out.append(
-                f"| {r['case']} | {r['auto_pick']} | {float(r['fft_fwd_ms']):.2f} | {float(r['dft_fwd_ms']):.2f} "
-                f"| {float(r['fwd_slowdown_of_pick']):.2f}x |"
+                f"| {r['case']} | {r['auto_pick']} | "
+                + " | ".join(cell(r, k) for k in names)
+                + f" | {float(r['fwd_slowdown_of_pick']):.2f}x |"
             )
     return "\n".join(out)
 
@@ -107,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     print(comparison_table(rows))
     print("\n## Mode fractions (backend auto)\n")
     print(fraction_table(rows, "auto"))
-    print("\n## Mode fractions (backend dft)\n")
-    print(fraction_table(rows, "dft"))
+    for backend in ("cpp", "dft"):
+        if any(r.get("backend") == backend for r in rows):
+            print(f"\n## Mode fractions (backend {backend})\n")
+            print(fraction_table(rows, backend))
     if len(args) > 1:
         print("\n## backend='auto'\n")
         print(auto_summary(_read(Path(args[1]))))
