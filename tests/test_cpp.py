@@ -271,3 +271,21 @@ def test_a_broken_compiler_is_reported(fresh_build, monkeypatch, tmp_path):
     assert get_backend("cpp").not_supported_reasons(
         prepare_call(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 1, dtype=torch.cfloat), ModeSet.box((1, 1)), None, None)
     )
+
+
+def test_eager_path_refuses_double_backward():
+    modes = ModeSet.box((4, 4))
+    x, weight, bias = _case((8, 8), modes)
+    x.requires_grad_(True)
+    y = sparse_spectral_conv(x, weight, modes, bias, backend="cpp")
+    (g,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):  # an error, not a silently dropped term
+        g.sum().backward()
+
+
+def test_eager_and_custom_op_paths_agree():
+    modes = ModeSet.box((6, 6))
+    x, weight, bias = _case((12, 10), modes)
+    y_eager = sparse_spectral_conv(x, weight, modes, bias, output_shape=(9, 8), backend="cpp")
+    y_op, _ = torch.ops.spectral_sparse.cpp_conv(x, weight, bias, modes.indices, [9, 8])
+    assert torch.equal(y_eager, y_op)

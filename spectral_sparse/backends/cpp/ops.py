@@ -33,7 +33,7 @@ from torch import Tensor
 from .build import SSArgs, library
 from .plan import CppPlan, GridTables, get_plan
 
-__all__ = ["analysis", "cpp_conv", "cpp_conv_backward", "synthesis"]
+__all__ = ["analysis", "conv", "cpp_conv", "cpp_conv_backward", "synthesis"]
 
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
@@ -141,6 +141,67 @@ def _ck(plan: CppPlan, dtype: torch.dtype) -> Tensor:
     return plan.ck.to(dtype)
 
 
+def forward_impl(
+    x: Tensor, weight: Tensor, bias: Tensor | None, modes: Tensor, out_grid: list[int]
+) -> tuple[Tensor, Tensor]:
+    """The computation of :func:`cpp_conv` (shared by the custom op and the eager autograd path)."""
+    b, c = x.shape[:2]
+    in_grid, out_grid_t = tuple(x.shape[2:]), tuple(out_grid)
+    k = weight.shape[0]
+    o = weight.shape[-1]
+    lib, plan = _plan(modes, in_grid, out_grid_t, x.dtype, bias is not None)
+    xs = analysis(lib, plan, plan.inp, x.contiguous().reshape(b * c, *in_grid), (b, c))
+    x_hat = xs if xs.shape[0] == k else xs[:k].clone()  # a custom op returns no views
+    ck = _ck(plan, x.dtype)
+    if weight.ndim == 3:
+        ys = torch.bmm(x_hat, weight * ck.reshape(k, 1, 1))
+    else:
+        ys = x_hat * (weight * ck.reshape(k, 1))[:, None, :]
+    bias = None if bias is None else bias.contiguous()
+    y = synthesis(lib, plan, plan.out, ys.reshape(k, b * o), bias, x.dtype, (b, o))
+    return y, x_hat
+
+
+def backward_impl(
+    grad_y: Tensor,
+    x_hat: Tensor,
+    weight: Tensor,
+    modes: Tensor,
+    in_grid: list[int],
+    has_bias: bool,
+    need_input: bool,
+    need_weight: bool,
+    need_bias: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The computation of :func:`cpp_conv_backward`."""
+    b, o = grad_y.shape[:2]
+    out_grid, in_grid_t = tuple(grad_y.shape[2:]), tuple(in_grid)
+    k, _, c = x_hat.shape
+    dtype = grad_y.dtype
+    grad_x, grad_w, grad_b = grad_y.new_empty(0), weight.new_empty(0), grad_y.new_empty(0)
+    if not (need_input or need_weight or need_bias):
+        return grad_x, grad_w, grad_b
+    lib, plan = _plan(modes, in_grid_t, out_grid, dtype, has_bias)
+    gs = analysis(lib, plan, plan.out, grad_y.contiguous().reshape(b * o, *out_grid), (b, o))
+    if need_bias:
+        grad_b = gs[plan.zero].real.sum(0)
+    ck = _ck(plan, dtype)
+    g = gs[:k] * ck.reshape(k, 1, 1)
+    if need_input:
+        if weight.ndim == 3:
+            gx = torch.bmm(g, weight.conj().transpose(1, 2))
+        else:
+            gx = g * weight.conj_physical()[:, None, :]  # a lazy conj view is lost under AOT tracing
+        grad_x = synthesis(lib, plan, plan.inp, gx.reshape(k, b * c), None, dtype, (b, c))
+    if need_weight:
+        if weight.ndim == 3:
+            grad_w = torch.bmm(x_hat.conj().transpose(1, 2), g)
+        else:
+            grad_w = (x_hat.conj_physical() * g).sum(1)
+        grad_w = grad_w.to(weight.dtype)
+    return grad_x, grad_w, grad_b
+
+
 @torch.library.custom_op("spectral_sparse::cpp_conv", mutates_args=())
 def cpp_conv(
     x: Tensor,
@@ -164,21 +225,7 @@ def cpp_conv(
     y : Tensor, shape (B, O, *out_grid), dtype of x
     x_hat : complex Tensor, shape (K, B, C)
     """
-    b, c = x.shape[:2]
-    in_grid, out_grid_t = tuple(x.shape[2:]), tuple(out_grid)
-    k = weight.shape[0]
-    o = weight.shape[-1]
-    lib, plan = _plan(modes, in_grid, out_grid_t, x.dtype, bias is not None)
-    xs = analysis(lib, plan, plan.inp, x.contiguous().reshape(b * c, *in_grid), (b, c))
-    x_hat = xs if xs.shape[0] == k else xs[:k].clone()  # a custom op returns no views
-    ck = _ck(plan, x.dtype)
-    if weight.ndim == 3:
-        ys = torch.bmm(x_hat, weight * ck.reshape(k, 1, 1))
-    else:
-        ys = x_hat * (weight * ck.reshape(k, 1))[:, None, :]
-    bias = None if bias is None else bias.contiguous()
-    y = synthesis(lib, plan, plan.out, ys.reshape(k, b * o), bias, x.dtype, (b, o))
-    return y, x_hat
+    return forward_impl(x, weight, bias, modes, out_grid)
 
 
 @cpp_conv.register_fake
@@ -220,32 +267,7 @@ def cpp_conv_backward(
     grad_weight : complex Tensor shaped like weight (or empty)
     grad_bias : Tensor, shape (O,) (or empty)
     """
-    b, o = grad_y.shape[:2]
-    out_grid, in_grid_t = tuple(grad_y.shape[2:]), tuple(in_grid)
-    k, _, c = x_hat.shape
-    dtype = grad_y.dtype
-    grad_x, grad_w, grad_b = grad_y.new_empty(0), weight.new_empty(0), grad_y.new_empty(0)
-    if not (need_input or need_weight or need_bias):
-        return grad_x, grad_w, grad_b
-    lib, plan = _plan(modes, in_grid_t, out_grid, dtype, has_bias)
-    gs = analysis(lib, plan, plan.out, grad_y.contiguous().reshape(b * o, *out_grid), (b, o))
-    if need_bias:
-        grad_b = gs[plan.zero].real.sum(0)
-    ck = _ck(plan, dtype)
-    g = gs[:k] * ck.reshape(k, 1, 1)
-    if need_input:
-        if weight.ndim == 3:
-            gx = torch.bmm(g, weight.conj().transpose(1, 2))
-        else:
-            gx = g * weight.conj_physical()[:, None, :]  # a lazy conj view is lost under AOT tracing
-        grad_x = synthesis(lib, plan, plan.inp, gx.reshape(k, b * c), None, dtype, (b, c))
-    if need_weight:
-        if weight.ndim == 3:
-            grad_w = torch.bmm(x_hat.conj().transpose(1, 2), g)
-        else:
-            grad_w = (x_hat.conj_physical() * g).sum(1)
-        grad_w = grad_w.to(weight.dtype)
-    return grad_x, grad_w, grad_b
+    return backward_impl(grad_y, x_hat, weight, modes, in_grid, has_bias, need_input, need_weight, need_bias)
 
 
 @cpp_conv_backward.register_fake
@@ -280,3 +302,39 @@ def _backward(ctx, grad_y: Tensor, _grad_x_hat: Tensor):  # type: ignore[no-unty
 
 
 cpp_conv.register_autograd(_backward, setup_context=_setup_context)
+
+
+class _EagerConv(torch.autograd.Function):
+    """The same forward and backward outside ``torch.compile``, without the custom-op dispatch (~80 us a call)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, modes, out_grid):  # type: ignore[no-untyped-def, override]
+        y, x_hat = forward_impl(x, weight, bias, modes, out_grid)
+        ctx.save_for_backward(x_hat, weight, modes)
+        ctx.in_grid = list(x.shape[2:])
+        ctx.has_bias = bias is not None
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable  # no double backward: say so rather than drop terms
+    def backward(ctx, grad_y):  # type: ignore[no-untyped-def, override]
+        x_hat, weight, modes = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        need_b = bool(need_b and ctx.has_bias)
+        gx, gw, gb = backward_impl(
+            grad_y, x_hat, weight, modes, ctx.in_grid, ctx.has_bias, bool(need_x), bool(need_w), need_b
+        )
+        return gx if need_x else None, gw if need_w else None, gb if need_b else None, None, None
+
+
+def conv(x: Tensor, weight: Tensor, bias: Tensor | None, modes: Tensor, out_grid: list[int]) -> Tensor:
+    """The layer's output: the custom op under ``torch.compile``, else the same kernels called directly.
+
+    Without a gradient to take the forward runs alone (nothing saved); with
+    one, a :class:`torch.autograd.Function` with the same backward as the op.
+    """
+    if torch.compiler.is_compiling():
+        return torch.ops.spectral_sparse.cpp_conv(x, weight, bias, modes, out_grid)[0]
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)):
+        return _EagerConv.apply(x, weight, bias, modes, out_grid)
+    return forward_impl(x, weight, bias, modes, out_grid)[0]
