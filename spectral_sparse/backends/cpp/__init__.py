@@ -67,26 +67,30 @@ class CppBackend:
         return reasons
 
     def cost(self, call: ConvCall) -> float:
-        """Estimated seconds: the passes over both grids at the distinct last-axis frequencies, the mixing."""
+        """Estimated seconds: a fixed cost, the grid passes (per element and per last-axis frequency),
+        the earlier-axis contractions (per mode and row) and the mixing."""
         u = _distinct_last(call)
         k = len(call.modes)
         b, c, o = call.batch, call.in_channels, call.out_channels
-        x_elems = b * c * math.prod(call.in_grid)
-        y_elems = b * o * math.prod(call.out_grid)
+        elems = b * c * math.prod(call.in_grid) + b * o * math.prod(call.out_grid)
         rows = b * c * math.prod(call.in_grid[:-1]) + b * o * math.prod(call.out_grid[:-1])
-        macs = u * (x_elems + y_elems) + 4 * u * rows + 4 * k * b * c * (1 if call.diagonal else o)
-        threads = max(1, torch.get_num_threads())
-        return _FIXED + (_PER_ELEM * (x_elems + y_elems) + _PER_MAC * macs) / threads
+        mix = k * b * c * (1 if call.diagonal else o)
+        work = _PER_ELEM * elems + _PER_FREQ_ELEM * u * elems + _PER_MODE_ROW * k * rows + _PER_MIX * mix
+        return _FIXED + work / max(1, torch.get_num_threads())
 
     def run(self, call: ConvCall) -> torch.Tensor:
         return ops.conv(call.x, call.weight, call.bias, call.modes.indices, list(call.out_grid))
 
 
-# seconds per call, per grid element streamed and per multiply-add; fitted to
-# ``python -m benchmarks --suite auto`` (see docs/benchmarks.md)
-_FIXED = 4e-5
-_PER_ELEM = 4.5e-10
-_PER_MAC = 7e-11
+# Seconds: per call (argument checks, plan lookup, two kernel calls), per grid element of x and y,
+# per element and distinct last-axis frequency, per mode and grid row, per complex multiply-add of
+# the mixing. ``python -m benchmarks.cpp_cost_fit`` (one thread, AMD EPYC Zen 3 with AVX2; 2-D and
+# 3-D grids 8..128, boxes, radial and full mode sets) fits them: model/measured 0.51 .. 1.42.
+_FIXED = 2.3e-4
+_PER_ELEM = 2.1e-10
+_PER_FREQ_ELEM = 1.2e-10
+_PER_MODE_ROW = 2.9e-11
+_PER_MIX = 9.2e-10
 
 
 register(CppBackend())
