@@ -478,6 +478,69 @@ struct LastAxisSynthesis {
   }
 };
 
+// ---------------------------------------------------------------- synthesis: last axis, VL rows at once
+// The mirror of LastAxisAnalysis::block: row r of VL fields (the lanes of z), evaluated for every
+// m < L as vectors over the fields, folded to y[m] and y[M - m], transposed back in VL x VL blocks
+// and stored as VL field rows (row l at y0 + l * ys). Tables [L][U] (C, S), lanes past `valid` unused.
+template <class T>
+struct LastAxisSynthesisBlock {
+  typedef typename Vec<T>::type V;
+  static constexpr int VL = Vec<T>::n;
+
+  static void block(const V* zr, const V* zi, i64 zstride, const T* C, const T* S, i64 U, i64 M, V bias, T* y0,
+                    i64 ys, int valid, V* yt) {
+    const i64 L = M / 2 + 1;
+    const i64 h = M / 2;
+    i64 m = 0;
+    for (; m + 2 <= L; m += 2) {
+      V e0 = V{}, o0 = V{}, e1 = V{}, o1 = V{};
+      const T* c0 = C + m * U;
+      const T* s0 = S + m * U;
+      for (i64 u = 0; u < U; ++u) {
+        const V a = zr[u * zstride], b = zi[u * zstride];
+        e0 += a * c0[u];
+        o0 += b * s0[u];
+        e1 += a * c0[U + u];
+        o1 += b * s0[U + u];
+      }
+      emit(m, e0, o0, h, M, bias, yt);
+      emit(m + 1, e1, o1, h, M, bias, yt);
+    }
+    for (; m < L; ++m) {
+      V e = V{}, o = V{};
+      for (i64 u = 0; u < U; ++u) {
+        e += zr[u * zstride] * C[m * U + u];
+        o += zi[u * zstride] * S[m * U + u];
+      }
+      emit(m, e, o, h, M, bias, yt);
+    }
+    i64 n = 0;
+    if (valid == VL) {
+      for (; n + VL <= M; n += VL) store_block(yt + n, y0 + n, ys);
+      if (n < M && M >= VL) {  // the remainder as one block ending at M - 1 (overlap: equal values)
+        store_block(yt + M - VL, y0 + M - VL, ys);
+        n = M;
+      }
+    }
+    if (n < M || valid < VL) {
+      for (n = valid == VL ? n : 0; n < M; ++n)
+        for (int l = 0; l < valid; ++l) y0[l * ys + n] = yt[n][l];
+    }
+  }
+
+  static inline void emit(i64 m, V e, V o, i64 h, i64 M, V bias, V* yt) {
+    if (m <= h) yt[m] = e - o + bias;     // forward part
+    if (m >= 1 && M - m > h) yt[M - m] = e + o + bias;  // mirror
+  }
+
+  static inline void store_block(const V* src, T* dst, i64 ys) {
+    V r[VL];
+    for (int t = 0; t < VL; ++t) r[t] = src[t];
+    Transpose<V, VL, VL / 2>::run(r);
+    for (int l = 0; l < VL; ++l) storeu(dst + l * ys, r[l]);
+  }
+};
+
 template <class T>
 struct Kernels {
   typedef typename Vec<T>::type V;
@@ -582,6 +645,8 @@ struct Kernels {
     const i64 Lp = a.last_rows_stride;
     const T* C = static_cast<const T*>(a.last_rows_cos);
     const T* S = static_cast<const T*>(a.last_rows_sin);
+    const T* CB = static_cast<const T*>(a.last_bcast_cos);  // [L][U]
+    const T* SB = static_cast<const T*>(a.last_bcast_sin);
     const i64 rows = d == 1 ? 1 : (d == 2 ? a.grid[0] : a.grid[0] * a.grid[1]);
     const i64 Q = a.n_modes;
     if (d == 1) {
@@ -607,7 +672,6 @@ struct Kernels {
 #pragma omp parallel num_threads(threads(a))
     {
       std::vector<V> s0(2 * U * pl), s1, s2(2 * Q);
-      std::vector<T> sb;
       V* z0 = s0.data();  // [re|im][U][rows], lane l = field f0 + l
       V* z1 = nullptr;
       i64 p1 = 0;
@@ -617,8 +681,7 @@ struct Kernels {
         z1 = s1.data();
       }
       V* yq = s2.data();  // [re|im][Q]
-      const i64 bstride = round_up(4 * (Lp + 2 * VL), 16);
-      T* buf = aligned_buffer(sb, 2 * bstride);
+      std::vector<V> yt(M + VL);
 #pragma omp for schedule(dynamic, 1)
       for (i64 gi = 0; gi < groups; ++gi) {
         const i64 f0 = gi * VL;
@@ -650,24 +713,13 @@ struct Kernels {
                           static_cast<const T*>(a.stage_sin[0]), a.stage_stride[0], n1, a.stage_parent[0],
                           a.stage_freq[0], p1, z0, z0 + U * pl, pl, n1);
         }
-        // last axis: row r of two fields (lanes l, l + 1) at a time, each field's rows in order
-        const T* zr = reinterpret_cast<const T*>(z0);
-        const T* zi = reinterpret_cast<const T*>(z0 + U * pl);
-        for (int l = 0; l < ng; l += 2) {
-          const int nr = l + 1 < ng ? 2 : 1;
-          const i64 fa = f0 + l, fb = f0 + l + nr - 1;
-          T bb[2] = {bias ? bias[fa % a.n_bias] : T(0), bias ? bias[fb % a.n_bias] : T(0)};
-          // software pipeline: the spectra of row r go to one buffer while row r - 1 folds from the other
-          for (i64 r = 0; r <= rows; ++r) {
-            if (r < rows)
-              LastAxisSynthesis<T>::spectra(zr + r * VL + l, zi + r * VL + l, pl * VL, 1, nr, C, S, Lp, U,
-                                            buf + (r & 1) * bstride);
-            if (r > 0) {
-              T* yr[2] = {y + (fa * rows + r - 1) * M, y + (fb * rows + r - 1) * M};
-              LastAxisSynthesis<T>::fold(nr, Lp, M, bias ? bb : nullptr, yr, buf + ((r - 1) & 1) * bstride);
-            }
-          }
-        }
+        // last axis: row r of all VL fields (the lanes) at once
+        V bv = V{};
+        if (bias)
+          for (int l = 0; l < ng; ++l) bv[l] = bias[(f0 + l) % a.n_bias];
+        for (i64 r = 0; r < rows; ++r)
+          LastAxisSynthesisBlock<T>::block(z0 + r, z0 + U * pl + r, pl, CB, SB, U, M, bv, y + (f0 * rows + r) * M,
+                                           rows * M, ng, yt.data());
       }
     }
   }
