@@ -98,14 +98,26 @@ def cost_figure(path: Path) -> None:
         rs = [r for r in rows if r["grid"] == grid]
         peer = next(float(r["fwd_ms"]) for r in rs if r["impl"] == "neuralop")
         floor = next((float(r["fwd_ms"]) for r in rs if r["impl"] == "memory_floor"), None)
-        full = [(int(r["n_modes"]), float(r["fwd_ms"])) for r in rs if r["backend"] == "dft" and r["mode_set"] == "box"]
-        for mode_set, marker in (("radial", "o"), ("scattered", "s")):
-            pts = [
+        for backend, color in (("cpp", "C0"), ("dft", "C1")):
+            full = [
                 (int(r["n_modes"]), float(r["fwd_ms"]))
                 for r in rs
-                if r["backend"] == "dft" and r["mode_set"] == mode_set
+                if r["backend"] == backend and r["mode_set"] == "box"
             ]
-            ax.plot(*zip(*sorted(pts + full)), marker=marker, label=f"ours (dft), {mode_set} subsets of the box")
+            for mode_set, marker, ls in (("radial", "o", "-"), ("scattered", "s", "--")):
+                pts = [
+                    (int(r["n_modes"]), float(r["fwd_ms"]))
+                    for r in rs
+                    if r["backend"] == backend and r["mode_set"] == mode_set
+                ]
+                if pts:
+                    ax.plot(
+                        *zip(*sorted(pts + full)),
+                        marker=marker,
+                        ls=ls,
+                        color=color,
+                        label=f"ours ({backend}), {mode_set} subsets of the box",
+                    )
         ax.axhline(peer, color="C3", ls="--", label="neuraloperator SpectralConv (137 modes)")
         if floor is not None:
             ax.axhline(floor, color="gray", ls=":", label="memory floor (read x, write y)")
