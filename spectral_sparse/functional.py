@@ -141,6 +141,16 @@ def prepare_call(
 
     With ``restrict=False`` the modes and weight are passed on whole (for a
     backend that masks unresolved modes itself; no data-dependent check runs).
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a real floating-point tensor, ``weight`` is not complex or
+        ``bias`` is not real floating-point.
+    ValueError
+        If the shapes, channels or devices disagree, a grid axis is empty, the weight or
+        the bias holds NaN or infinite values (not checked while compiling), or the grids
+        resolve none of the modes.
     """
     if not isinstance(modes, ModeSet):
         modes = ModeSet.from_indices(modes)
@@ -174,8 +184,11 @@ def prepare_call(
         if bias.device != x.device:
             raise ValueError(f"x is on {x.device} but bias is on {bias.device}")
         bias = bias.to(x.dtype)
-    if not torch.compiler.is_compiling() and not _all_finite(torch.view_as_real(weight)):
-        raise ValueError("weight contains NaN or infinite values")
+    if not torch.compiler.is_compiling():
+        if not _all_finite(torch.view_as_real(weight)):
+            raise ValueError("weight contains NaN or infinite values")
+        if bias is not None and not _all_finite(bias):
+            raise ValueError("bias contains NaN or infinite values")
 
     in_grid = tuple(int(s) for s in x.shape[2:])
     if any(s < 1 for s in in_grid):

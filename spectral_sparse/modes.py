@@ -22,7 +22,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["ModeSet", "canonicalize"]
+__all__ = ["MAX_INDEX", "MAX_MODES", "ModeSet", "canonicalize"]
+
+MAX_INDEX = 2**62
+"""Mode indices must satisfy ``|k_i| < MAX_INDEX``: ``2 |k_i|`` (the grid a mode needs) must fit in int64."""
+
+MAX_MODES = 2**31
+"""The most modes :meth:`ModeSet.box`, :meth:`ModeSet.full` and :meth:`ModeSet.radial` build (or test)."""
 
 
 def canonicalize(indices: Tensor) -> Tensor:
@@ -71,7 +77,24 @@ def _as_index_tensor(idx: object) -> Tensor:
         raise ValueError(f"mode indices must have shape (K, d), got shape {tuple(t.shape)}")
     if t.shape[1] < 1:
         raise ValueError("mode indices need at least one dimension (d >= 1)")
+    # -2**63 is its own absolute value in int64, so test both ends rather than abs()
+    big = (t >= MAX_INDEX) | (t <= -MAX_INDEX)
+    if bool(big.any()):
+        row = int(torch.nonzero(big.any(dim=1))[0, 0])
+        raise ValueError(
+            f"mode index out of range: row {row} is {t[row].tolist()}; every |k_i| must be below 2**62 "
+            "so that 2|k_i| (the grid size that resolves it) fits in int64"
+        )
     return t.contiguous()
+
+
+def _check_count(count: int, what: str, ndim: int, noun: str = "modes") -> None:
+    """Refuse up front a constructor call that would build more than :data:`MAX_MODES` modes."""
+    if count > MAX_MODES:
+        raise ValueError(
+            f"{what} would hold {count} {noun}, more than the limit of 2**31 = {MAX_MODES} "
+            f"(about {count * ndim * 8 / 2**30:.3g} GiB for the int64 indices alone); use a smaller set"
+        )
 
 
 class ModeSet:
@@ -125,7 +148,8 @@ class ModeSet:
         TypeError
             If the values are not integers.
         ValueError
-            If the shape is wrong or two rows name the same mode.
+            If the shape is wrong, two rows name the same mode, or an index has
+            ``|k_i| >= 2**62`` (twice it would overflow int64).
         """
         t = canonicalize(_as_index_tensor(idx))
         if t.shape[0] > 1:
@@ -153,6 +177,12 @@ class ModeSet:
         n_modes : int or sequence of int
             Number of modes per axis, as neuraloperator's ``n_modes``.
 
+        Raises
+        ------
+        ValueError
+            If an entry is below 1, or the box would hold more than
+            :data:`MAX_MODES` (``2**31``) modes.
+
         Examples
         --------
         >>> ModeSet.box(8).indices.flatten().tolist()
@@ -161,6 +191,7 @@ class ModeSet:
         137
         """
         n = _as_shape(n_modes, "n_modes")
+        _check_count(_box_count(n), f"ModeSet.box({n})", len(n))
         ranges = [range(-(m // 2), (m - 1) // 2 + 1) for m in n[:-1]] + [range(0, n[-1] // 2 + 1)]
         grid = torch.tensor(list(itertools.product(*ranges)), dtype=torch.long).reshape(-1, len(n))
         return cls._from_candidates(grid)
@@ -176,6 +207,12 @@ class ModeSet:
         ndim : int
             Number of spatial dimensions.
 
+        Raises
+        ------
+        ValueError
+            If ``ndim < 1``, the radius is negative or not finite, or the search cube
+            ``(2 floor(radius) + 1)**ndim`` holds more than :data:`MAX_MODES` candidates.
+
         Examples
         --------
         >>> len(ModeSet.radial(1, ndim=2))
@@ -188,6 +225,7 @@ class ModeSet:
         if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius >= 0):
             raise ValueError(f"radius must be a finite non-negative number, got {radius!r}")
         r = math.floor(radius)
+        _check_count((2 * r + 1) ** ndim, f"ModeSet.radial({radius!r}, ndim={ndim})", ndim, "candidate modes")
         axis = torch.arange(-r, r + 1)
         grid = torch.cartesian_prod(*([axis] * ndim)).reshape(-1, ndim)
         grid = grid[(grid.double() ** 2).sum(1) <= radius * radius + 1e-9]
@@ -200,6 +238,12 @@ class ModeSet:
         This is the mode set of a spectral layer equal to a circular convolution
         on that grid (see :meth:`SparseSpectralConv.from_conv`).
 
+        Raises
+        ------
+        ValueError
+            If an entry is below 1, or the set would hold more than :data:`MAX_MODES`
+            (``2**31``) modes.
+
         Examples
         --------
         >>> len(ModeSet.full((4,))), len(ModeSet.full((5,)))
@@ -208,6 +252,7 @@ class ModeSet:
         13
         """
         n = _as_shape(grid_shape, "grid_shape")
+        _check_count((math.prod(2 * (m // 2) + 1 for m in n) + 1) // 2, f"ModeSet.full({n})", len(n))
         ranges = [range(-(m // 2), m // 2 + 1) for m in n]
         grid = torch.tensor(list(itertools.product(*ranges)), dtype=torch.long).reshape(-1, len(n))
         return cls._from_candidates(grid)
@@ -315,6 +360,13 @@ def _as_shape(shape: int | Sequence[int], name: str) -> tuple[int, ...]:
         if int(s) < 1:
             raise ValueError(f"{name} entries must be >= 1, got {tuple(shape)}")
     return tuple(int(s) for s in out)
+
+
+def _box_count(n: tuple[int, ...]) -> int:
+    """Exact number of modes in ``ModeSet.box(n)``, from the shape alone (Python ints, no overflow)."""
+    plane = math.prod(n[:-1])  # candidates with k_last = 0
+    symmetric = math.prod(m if m % 2 else m - 1 for m in n[:-1])  # of them, those whose -k is a candidate too
+    return (symmetric + 1) // 2 + (plane - symmetric) + plane * (n[-1] // 2)
 
 
 def _lexsort_last_axis_first(idx: Tensor) -> Tensor:

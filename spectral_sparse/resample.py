@@ -32,6 +32,16 @@ def resample(x: Tensor, shape: int | Sequence[int]) -> Tensor:
     Returns
     -------
     Tensor, shape (..., *shape)
+        Of the dtype of ``x``; empty if ``x`` has an empty batch (leading) axis.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a float32 or float64 tensor (bool, integer, complex, float16
+        and bfloat16 are refused).
+    ValueError
+        If ``shape`` has entries below 1 or more entries than ``x`` has axes, or a grid
+        axis of ``x`` is empty.
 
     Examples
     --------
@@ -42,11 +52,21 @@ def resample(x: Tensor, shape: int | Sequence[int]) -> Tensor:
     >>> bool(torch.allclose(y, torch.cos(2 * math.pi * torch.arange(16) / 16), atol=1e-6))
     True
     """
+    if isinstance(x, Tensor) and x.dtype in (torch.float16, torch.bfloat16):
+        raise TypeError(f"resample takes float32 or float64 fields, got dtype {x.dtype}; convert with x.float()")
     return per_axis(x, shape, _resample_axis, "resample")
 
 
 def per_axis(x: Tensor, shape: int | Sequence[int], op: Callable[[Tensor, int, int], Tensor], name: str) -> Tensor:
-    """Validate a real field and apply ``op(x, axis, new_size)`` to each of its last ``len(shape)`` axes."""
+    """Validate a real field and apply ``op(x, axis, new_size)`` to each of its last ``len(shape)`` axes.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a real floating-point tensor.
+    ValueError
+        If ``shape`` is invalid or longer than ``x.ndim``, or a grid axis of ``x`` is empty.
+    """
     if not isinstance(x, Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.is_complex() or not x.is_floating_point():
@@ -54,6 +74,14 @@ def per_axis(x: Tensor, shape: int | Sequence[int], op: Callable[[Tensor, int, i
     new = _as_shape(shape, "shape")
     if len(new) > x.ndim:
         raise ValueError(f"cannot {name} {len(new)} axes of a tensor with {x.ndim} dimensions")
+    first = x.ndim - len(new)
+    for axis in range(first, x.ndim):
+        if x.shape[axis] == 0:
+            raise ValueError(f"cannot {name} an empty grid axis: axis {axis} of x has size 0 (shape {tuple(x.shape)})")
+    if x.numel() == 0:  # an empty batch: nothing to transform (torch.fft refuses empty input);
+        # the sum keeps the empty result in x's autograd graph
+        grid = tuple(range(first, x.ndim))
+        return x.sum(dim=grid, keepdim=True).expand(*x.shape[:first], *new).contiguous()
     for axis, n_new in zip(range(x.ndim - len(new), x.ndim), new):
         if x.shape[axis] != n_new:
             x = op(x, axis, n_new)

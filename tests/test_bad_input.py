@@ -3,7 +3,7 @@
 Every row names the call, and either the exception type and a regular expression its
 message must match (the message must name the problem), or a check of the documented
 result. Rows that currently fail silently or unclearly are marked ``xfail(strict=True)``
-with the file where the fix belongs; the summary is in ``docs/guides/errors.md``.
+with the file where the fix belongs (none at present); the summary is in ``docs/guides/errors.md``.
 """
 
 from __future__ import annotations
@@ -189,14 +189,8 @@ FUNCTIONAL = [
     raises("fn/real-weight", lambda: _fn(_x(1, 2, 8, 8), _w().real), TypeError, "weight must be a complex"),
     raises("fn/nan-weight", lambda: _fn(_x(1, 2, 8, 8), _w() * NAN), ValueError, FINITE),
     raises("fn/inf-weight", lambda: _fn(_x(1, 2, 8, 8), _w() * INF), ValueError, FINITE),
-    xfail(
-        raises("fn/nan-bias", lambda: _fn(_x(1, 2, 8, 8), bias=torch.full((3,), NAN)), ValueError, "bias.*NaN"),
-        "functional.prepare_call checks the weight for NaN/Inf but not the bias (fix in functional.py)",
-    ),
-    xfail(
-        raises("fn/inf-bias", lambda: _fn(_x(1, 2, 8, 8), bias=torch.full((3,), INF)), ValueError, "bias.*infinite"),
-        "functional.prepare_call checks the weight for NaN/Inf but not the bias (fix in functional.py)",
-    ),
+    raises("fn/nan-bias", lambda: _fn(_x(1, 2, 8, 8), bias=torch.full((3,), NAN)), ValueError, "bias.*NaN"),
+    raises("fn/inf-bias", lambda: _fn(_x(1, 2, 8, 8), bias=torch.full((3,), INF)), ValueError, "bias.*infinite"),
     result("fn/nan-input-propagates", lambda: _fn(torch.full((1, 2, 8, 8), NAN)), lambda y: bool(y.isnan().all())),
     raises(
         "fn/bias-shape", lambda: _fn(_x(1, 2, 8, 8), bias=torch.zeros(4)), ValueError, r"bias must have shape \(3,\)"
@@ -225,15 +219,11 @@ FUNCTIONAL = [
         ),
         lambda ys: bool(torch.equal(*ys)),
     ),
-    xfail(
-        raises(
-            "fn/mode-index-overflow",
-            lambda: _fn(_x(1, 2, 8, 8), _w(k=1), ss.ModeSet.from_indices([[2**62, 1]])),
-            ValueError,
-            "",
-        ),
-        "2|k| overflows int64 for |k_i| >= 2**62, so ModeSet.resolved calls such a mode resolved and it "
-        "silently adds a wrong term; ModeSet.from_indices should reject |k_i| >= 2**62 (fix in modes.py)",
+    raises(
+        "fn/mode-index-overflow",
+        lambda: _fn(_x(1, 2, 8, 8), _w(k=1), ss.ModeSet.from_indices([[2**62, 1]])),
+        ValueError,
+        r"out of range.*below 2\*\*62",
     ),
     result(
         "fn/non-contiguous-input",
@@ -303,15 +293,16 @@ MODESET = [
     ),
     raises("modes/box-0", lambda: ss.ModeSet.box((0, 3)), ValueError, ">= 1"),
     raises("modes/box-negative", lambda: ss.ModeSet.box(-2), ValueError, ">= 1"),
-    xfail(
-        result(
-            "modes/box-huge",
-            lambda: _memory_limited("import spectral_sparse as ss; ss.ModeSet.box((10**6, 10**6))"),
-            lambda out: out.startswith("ValueError") and "modes" in out,
-        ),
-        "ModeSet.box((10**6, 10**6)) tries to allocate 10**12 modes and dies with an empty MemoryError "
-        "(or the OOM killer); it should refuse a box beyond a size limit up front (fix in modes.py)",
+    result(
+        "modes/box-huge",
+        lambda: _memory_limited("import spectral_sparse as ss; ss.ModeSet.box((10**6, 10**6))"),
+        lambda out: out.startswith("ValueError") and "500000500001 modes" in out and "limit" in out,
     ),
+    raises(
+        "modes/negative-index-overflow", lambda: ss.ModeSet.from_indices([[0, -(2**63)]]), ValueError, r"below 2\*\*62"
+    ),
+    raises("modes/full-huge", lambda: ss.ModeSet.full((10**6, 10**6)), ValueError, "modes.*limit"),
+    raises("modes/radial-huge", lambda: ss.ModeSet.radial(10**6, 2), ValueError, "candidate modes.*limit"),
     raises("modes/radial-negative", lambda: ss.ModeSet.radial(-1, 2), ValueError, "radius"),
     raises("modes/radial-nan", lambda: ss.ModeSet.radial(NAN, 2), ValueError, "radius"),
     raises("modes/radial-inf", lambda: ss.ModeSet.radial(INF, 2), ValueError, "radius"),
@@ -323,11 +314,7 @@ MODESET = [
 ]
 
 RESAMPLE = [
-    xfail(
-        result("resample/batch-0", lambda: ss.resample(_x(0, 1, 8, 8), (4, 4)), lambda y: y.shape == (0, 1, 4, 4)),
-        "torch.fft on an empty batch raises an MKL 'Inconsistent configuration' RuntimeError; resample should "
-        "return the empty result (fix in resample.py)",
-    ),
+    result("resample/batch-0", lambda: ss.resample(_x(0, 1, 8, 8), (4, 4)), lambda y: y.shape == (0, 1, 4, 4)),
     result(
         "resample/to-1x1-is-mean",
         lambda: (ss.resample(_x(1, 1, 8, 8), (1, 1)), _x(1, 1, 8, 8)),
@@ -338,10 +325,8 @@ RESAMPLE = [
         lambda: ss.resample(_x(1, 1, 1, 1), (4, 4)),
         lambda y: bool((y == y[0, 0, 0, 0]).all()),
     ),
-    xfail(
-        raises("resample/zero-size-axis", lambda: ss.resample(_x(1, 1, 0, 8), (4, 4)), ValueError, "empty"),
-        "an empty grid axis reaches torch.fft ('Invalid number of data points (0)', RuntimeError); resample "
-        "should name the empty axis (fix in resample.py)",
+    raises(
+        "resample/zero-size-axis", lambda: ss.resample(_x(1, 1, 0, 8), (4, 4)), ValueError, "empty grid axis: axis 2"
     ),
     raises("resample/to-0", lambda: ss.resample(_x(1, 1, 8, 8), (0, 4)), ValueError, ">= 1"),
     raises("resample/negative", lambda: ss.resample(_x(1, 1, 8, 8), (-2, 4)), ValueError, ">= 1"),
@@ -349,10 +334,14 @@ RESAMPLE = [
     raises("resample/bool", lambda: ss.resample(_x(1, 1, 8, 8) > 0, (4, 4)), TypeError, f"{REAL}.*bool"),
     raises("resample/int", lambda: ss.resample(_x(1, 1, 8, 8, dtype=torch.long), (4, 4)), TypeError, "int64"),
     raises("resample/complex", lambda: ss.resample(_x(1, 1, 8, 8, dtype=torch.cfloat), (4, 4)), TypeError, "complex"),
-    xfail(
-        raises("resample/half", lambda: ss.resample(_x(1, 1, 8, 8, dtype=torch.half), (4, 4)), TypeError, "float16"),
-        "float16 reaches torch.fft and fails with NotImplementedError 'Unsupported dtype Half'; resample should "
-        "refuse it like bool and int, naming the supported dtypes (fix in resample.py)",
+    raises(
+        "resample/half", lambda: ss.resample(_x(1, 1, 8, 8, dtype=torch.half), (4, 4)), TypeError, "float32.*float16"
+    ),
+    raises(
+        "resample/bfloat16",
+        lambda: ss.resample(_x(1, 1, 8, 8, dtype=torch.bfloat16), (4, 4)),
+        TypeError,
+        "float32 or float64.*bfloat16",
     ),
     raises("resample/scalar", lambda: ss.resample(torch.tensor(1.0), (4,)), ValueError, "0 dimensions"),
     result("resample/1d-tensor", lambda: ss.resample(_x(8), (4,)), lambda y: y.shape == (4,)),
@@ -369,40 +358,28 @@ RESAMPLE = [
 ]
 
 MODELS = [
-    xfail(
-        result("models/classifier-batch-0", lambda: _clf()(_imgs(0)), lambda y: y.shape == (0, 3)),
-        "PointwiseConv reshapes (B, C, -1), ambiguous for B = 0 (RuntimeError); fix in models/pointwise.py",
-    ),
+    result("models/classifier-batch-0", lambda: _clf()(_imgs(0)), lambda y: y.shape == (0, 3)),
     result("models/classifier-grid-1", lambda: _clf()(_imgs(2, 1)), lambda y: y.shape == (2, 3)),
     raises("models/classifier-channels", lambda: _clf()(torch.rand(2, 3, 16, 16)), ValueError, "3 channels"),
     raises("models/classifier-rank", lambda: _clf()(torch.rand(1, 16, 16)), ValueError, r"\(B, 1, \*grid\)"),
-    xfail(
-        raises(
-            "models/classifier-uint8",
-            lambda: _clf()(torch.ones(1, 1, 16, 16, dtype=torch.uint8)),
-            TypeError,
-            "uint8",
-        ),
-        "uint8 images reach a matmul ('mat1 and mat2 must have the same dtype', RuntimeError); the classifier "
-        "should name the dtype (fix in models/classifier.py or models/pointwise.py)",
+    raises(
+        "models/classifier-uint8",
+        lambda: _clf()(torch.ones(1, 1, 16, 16, dtype=torch.uint8)),
+        TypeError,
+        "uint8",
     ),
-    xfail(
-        raises("models/classifier-0-classes", lambda: _clf(classes=0), ValueError, "num_classes"),
-        "SpectralClassifier(1, 0) builds a model with no outputs; it should refuse num_classes < 1 "
-        "(fix in models/classifier.py)",
-    ),
+    raises("models/classifier-0-classes", lambda: _clf(classes=0), ValueError, "num_classes"),
+    raises("models/classifier-in-channels-0", lambda: models.SpectralClassifier(0, 3), ValueError, "in_channels"),
+    raises("models/cnn-0-classes", lambda: models.CNNClassifier(1, 0), ValueError, "num_classes"),
     raises("models/classifier-width-0", lambda: models.SpectralClassifier(1, 3, width=0), ValueError, "positive"),
     raises("models/classifier-depth-0", lambda: models.SpectralClassifier(1, 3, depth=0), ValueError, "depth"),
     raises(
         "models/classifier-modes-negative", lambda: models.SpectralClassifier(1, 3, modes=-1.0), ValueError, "radius"
     ),
-    xfail(
-        result(
-            "models/fno-batch-0",
-            lambda: models.SparseFNO(1, 1, 4, (3, 3), n_layers=1)(_x(0, 1, 8, 8)),
-            lambda y: y.shape == (0, 1, 8, 8),
-        ),
-        "PointwiseConv reshapes (B, C, -1), ambiguous for B = 0 (RuntimeError); fix in models/pointwise.py",
+    result(
+        "models/fno-batch-0",
+        lambda: models.SparseFNO(1, 1, 4, (3, 3), n_layers=1)(_x(0, 1, 8, 8)),
+        lambda y: y.shape == (0, 1, 8, 8),
     ),
     raises(
         "models/fno-rank", lambda: models.SparseFNO(1, 1, 4, (3, 3), n_layers=1)(_x(1, 1, 8)), ValueError, "2-D grid"
@@ -434,24 +411,17 @@ PRUNE = [
     raises(
         "prune/taylor-without-loss", lambda: prune.prune_modes(_clf(), 0.5, criterion="taylor"), ValueError, "loss_fn"
     ),
-    xfail(
-        raises("prune/nan-weights", lambda: prune.prune_modes(_nan_model(), 0.5), ValueError, "NaN"),
-        "prune_modes scores NaN weights and prunes silently (NaN sorts arbitrarily); it should refuse "
-        "non-finite weights (fix in prune/core.py or prune/criteria.py)",
-    ),
+    raises("prune/nan-weights", lambda: prune.prune_modes(_nan_model(), 0.5), ValueError, "spectral.0.*NaN"),
 ]
 
 LABELS = torch.tensor([0, 1])
 ATTACKS = [
     raises("attacks/eps-negative", lambda: attacks.FGSM(_clf(), -0.1), ValueError, "eps"),
     raises("attacks/eps-nan", lambda: attacks.FGSM(_clf(), NAN), ValueError, "eps"),
-    xfail(
-        result(
-            "attacks/batch-0",
-            lambda: attacks.FGSM(_clf(), 0.1)(_imgs(0), LABELS[:0]),
-            lambda y: y.shape == (0, 1, 16, 16),
-        ),
-        "the classifier fails on B = 0 (PointwiseConv reshape, RuntimeError); fix in models/pointwise.py",
+    result(
+        "attacks/batch-0",
+        lambda: attacks.FGSM(_clf(), 0.1)(_imgs(0), LABELS[:0]),
+        lambda y: y.shape == (0, 1, 16, 16),
     ),
     raises(
         "attacks/labels-length",
@@ -509,10 +479,17 @@ PHYSICS = [
     raises("physics/mri-k-max-beyond-grid", lambda: _physics("mri", 16, k_max=1000), ValueError, "k_max"),
     raises("physics/tomography-non-square", lambda: _physics("tomography", (16, 20)), ValueError, "square"),
     raises("physics/channels-0", lambda: _physics("deblur", 16, channels=0), ValueError, "channels"),
-    xfail(
-        raises("physics/image-on-other-grid", lambda: _physics("deblur", 16)(_imgs(1, 20)), ValueError, "16"),
-        "an image on another grid reaches deepinv ('The size of tensor a (9) must match ...', RuntimeError); "
-        "the physics should name both grids (fix in inverse/physics.py)",
+    raises(
+        "physics/image-on-other-grid",
+        lambda: _physics("deblur", 16)(_imgs(1, 20)),
+        ValueError,
+        r"\(20, 20\).*\(16, 16\)",
+    ),
+    raises(
+        "physics/inpainting-image-on-other-grid",
+        lambda: _physics("inpainting", 16)(_imgs(1, 20)),
+        ValueError,
+        r"\(20, 20\).*\(16, 16\)",
     ),
 ]
 

@@ -95,6 +95,17 @@ def _freqs(n: int, real: bool = False) -> Tensor:
     return torch.fft.rfftfreq(n, 1.0 / n) if real else torch.fft.fftfreq(n, 1.0 / n)
 
 
+def _check_image_grid(x: Any, grid: tuple[int, int], kind: str) -> None:
+    """An image must lie on the grid its operator was built for; name both grids otherwise."""
+    if isinstance(x, Tensor) and x.ndim >= 2 and tuple(x.shape[-2:]) != tuple(grid):
+        got = tuple(int(s) for s in x.shape[-2:])
+        raise ValueError(
+            f"image grid {got} differs from the grid {tuple(grid)} this {kind} physics was built for; "
+            f"build one for the image's grid (make_physics({kind!r}, {got}, ...): the same continuous "
+            "operator) or resample the image"
+        )
+
+
 def _noise(sigma: float) -> Any:
     from deepinv.physics import GaussianNoise, ZeroNoise
 
@@ -111,6 +122,12 @@ def _deblur_class() -> type:
             ky, kx = _freqs(grid[0]).to(dtype), _freqs(grid[1], real=True).to(dtype)
             transfer = torch.exp(-2 * math.pi**2 * width**2 * (ky[:, None] ** 2 + kx[None, :] ** 2))
             super().__init__(mask=transfer, img_size=(channels, *grid), **kw)
+            self.image_grid = tuple(grid)
+
+        def A(self, x: Tensor, mask: Tensor | None = None, **kwargs: Any) -> Tensor:
+            if mask is None:
+                _check_image_grid(x, self.image_grid, "deblur")
+            return super().A(x, mask, **kwargs)
 
         def V_adjoint(self, x: Tensor) -> Tensor:
             return torch.fft.rfft2(x, norm="ortho")
@@ -135,6 +152,12 @@ def _mri_class() -> type:
 
         def __init__(self, grid: tuple[int, int], mask: Tensor, channels: int, **kw: Any) -> None:
             super().__init__(mask=mask / math.sqrt(grid[0] * grid[1]), img_size=(channels, *grid), **kw)
+            self.image_grid = tuple(grid)
+
+        def A(self, x: Tensor, mask: Tensor | None = None, **kwargs: Any) -> Tensor:
+            if mask is None:
+                _check_image_grid(x, self.image_grid, "mri")
+            return super().A(x, mask, **kwargs)
 
         def V_adjoint(self, x: Tensor) -> Tensor:
             return torch.fft.fft2(x, norm="ortho")
@@ -164,7 +187,7 @@ def _tomography_class() -> type:
             self.register_buffer("operator_norm", torch.tensor(float(width), dtype=dtype))
             self.normalize = True
             self._auto_grad_adjoint_fn = None
-            self._center_rotation(width, dtype)
+            self._center_rotation(width, dtype)  # deepinv's A already refuses an image on another grid, naming both
 
         def _center_rotation(self, width: int, dtype: torch.dtype) -> None:
             """Rotate about the field-of-view centre (pixel index ``N / 2``) at every grid.
@@ -193,6 +216,24 @@ def _tomography_class() -> type:
             return super().A_dagger(y, fbp=fbp, **kwargs)
 
     return GridTomography
+
+
+def _inpainting_class() -> type:
+    from deepinv.physics import Inpainting
+
+    class GridInpainting(Inpainting):
+        """deepinv's Inpainting that names both grids when an image on another grid comes in."""
+
+        def __init__(self, img_size: tuple[int, int, int], **kw: Any) -> None:
+            super().__init__(img_size, **kw)
+            self.image_grid = tuple(img_size[-2:])
+
+        def A(self, x: Tensor, mask: Tensor | None = None, **kwargs: Any) -> Tensor:
+            if mask is None:
+                _check_image_grid(x, self.image_grid, "inpainting")
+            return super().A(x, mask, **kwargs)
+
+    return GridInpainting
 
 
 def mri_frequencies(
@@ -350,6 +391,11 @@ def make_physics(
     ValueError
         Unknown kind or parameter, bad parameter value, or a grid the operator cannot
         take (too small, non-square for tomography, not resolving ``k_max`` for mri).
+        The returned operator's ``A`` (and so ``physics(x)``) raises ``ValueError``
+        naming both grids for an image on another grid than ``shape`` (every kind but
+        ``"denoising"``, whose ``A = I`` takes any grid).
+    TypeError
+        A ``dtype`` other than float32 or float64.
 
     Examples
     --------
@@ -389,15 +435,13 @@ def make_physics(
         physics = _deblur_class()(grid, width, channels, dtype, noise_model=_noise(sigma), **common)
         lipschitz = 1.0
     elif kind == "inpainting":
-        from deepinv.physics import Inpainting
-
         for name in ("n_disks", "n_lines", "seed"):
             _check_int(name, p[name], 0)
         _check_float("radius", p["radius"], 0.0, strict=False)
         _check_float("line_width", p["line_width"], 0.0, strict=False)
         mask = inpainting_mask(grid, **{k: p[k] for k in ("n_disks", "radius", "n_lines", "line_width", "seed")})
         mask = mask.to(dtype)[None].expand(channels, *grid).clone()
-        physics = Inpainting((channels, *grid), mask=mask, noise_model=_noise(sigma), **common)
+        physics = _inpainting_class()((channels, *grid), mask=mask, noise_model=_noise(sigma), **common)
         lipschitz = 1.0
     elif kind == "mri":
         k = mri_frequencies(p["k_max"], p["k_center"], p["acceleration"], p["seed"], grid=grid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,28 @@ from ..modes import ModeSet
 from .pointwise import PointwiseConv
 
 __all__ = ["CNNClassifier", "SpectralClassifier"]
+
+
+def _check_positive(**values: Any) -> None:
+    """Each keyword must be a positive int (bool is not one)."""
+    for name, value in values.items():
+        try:
+            ok = not isinstance(value, bool) and operator.index(value) >= 1  # numpy and torch ints are ints too
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _check_images(x: Tensor) -> None:
+    """The classifiers take real floating-point images: name the dtype of anything else."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.is_complex() or not x.is_floating_point():
+        raise TypeError(
+            f"x must be a real floating-point tensor, got dtype {x.dtype} (convert integer images first, "
+            "e.g. x.float() / 255 for uint8)"
+        )
 
 
 def _pointwise(ndim: int, in_channels: int, out_channels: int) -> nn.Module:
@@ -44,6 +67,12 @@ class SpectralClassifier(nn.Module):
     depth : int
         Number of spectral blocks.
 
+    Raises
+    ------
+    ValueError
+        If ``in_channels``, ``num_classes`` or ``width`` is not a positive int, ``depth < 1``,
+        or the radius is invalid.
+
     Shapes
     ------
     input ``(B, in_channels, *grid)`` -> logits ``(B, num_classes)``.
@@ -60,6 +89,7 @@ class SpectralClassifier(nn.Module):
         self, in_channels: int, num_classes: int, width: int = 16, modes: ModeSet | float = 4.0, depth: int = 3
     ) -> None:
         super().__init__()
+        _check_positive(in_channels=in_channels, num_classes=num_classes)
         if not isinstance(modes, ModeSet):
             modes = ModeSet.radial(float(modes), ndim=2)
         if depth < 1:
@@ -96,7 +126,16 @@ class SpectralClassifier(nn.Module):
         return cls(modes=modes, **cfg)
 
     def features(self, x: Tensor) -> Tensor:
-        """Hidden field after the last block, shape ``(B, width, *grid)``."""
+        """Hidden field after the last block, shape ``(B, width, *grid)``.
+
+        Raises
+        ------
+        TypeError
+            If ``x`` is not a real floating-point tensor (e.g. uint8 images).
+        ValueError
+            If ``x`` has the wrong rank or number of channels.
+        """
+        _check_images(x)  # before the lift, whose matmul would only report mismatched dtypes
         h = self.lift(x)
         for spectral, skip in zip(self.spectral, self.skips):
             # spectral(h) + skip(h): the skip's matmul accumulates into the spectral output's memory
@@ -116,8 +155,16 @@ class SpectralClassifier(nn.Module):
         return act(z)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits, shape ``(B, num_classes)``, for ``x`` of shape ``(B, in_channels, *grid)``."""
-        h = self.features(x)
+        """Logits, shape ``(B, num_classes)``, for ``x`` of shape ``(B, in_channels, *grid)``.
+
+        Raises
+        ------
+        TypeError
+            If ``x`` is not a real floating-point tensor (e.g. uint8 images).
+        ValueError
+            If ``x`` has the wrong rank or number of channels.
+        """
+        h = self.features(x)  # checks the dtype before the lift
         return self.head(h.mean(dim=tuple(range(2, h.ndim))))
 
 
@@ -138,6 +185,12 @@ class CNNClassifier(nn.Module):
     widths : sequence of int
         Output channels of each stage.
 
+    Raises
+    ------
+    ValueError
+        If ``in_channels`` or ``num_classes`` is not a positive int, or ``widths`` is
+        empty or holds an entry below 1.
+
     Shapes
     ------
     input ``(B, in_channels, H, W)`` -> logits ``(B, num_classes)``.
@@ -151,6 +204,7 @@ class CNNClassifier(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (24, 48, 64)) -> None:
         super().__init__()
+        _check_positive(in_channels=in_channels, num_classes=num_classes)
         if len(widths) == 0 or any(w < 1 for w in widths):
             raise ValueError(f"widths must be a non-empty sequence of positive ints, got {tuple(widths)}")
         layers: list[nn.Module] = []

@@ -16,6 +16,8 @@ convolutions load unchanged.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -48,6 +50,13 @@ def pointwise_conv(
     Returns
     -------
     Tensor, shape (B, O, *grid)
+        Empty when ``B = 0``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` has fewer than 3 dimensions, its channels differ from the weight's, or
+        ``add`` has another shape than the output.
 
     Examples
     --------
@@ -60,15 +69,17 @@ def pointwise_conv(
     """
     if x.ndim < 3:
         raise ValueError(f"pointwise_conv expects x of shape (B, C, *grid), got {tuple(x.shape)}")
-    w = weight.reshape(weight.shape[0], -1)
+    # explicit sizes, no -1: a reshape to (0, C, -1) is ambiguous for an empty batch
+    w = weight.reshape(weight.shape[0], weight.shape[1])
     if w.shape[1] != x.shape[1]:
         raise ValueError(f"x has {x.shape[1]} channels but the weight expects {w.shape[1]}")
     b, grid = x.shape[0], x.shape[2:]
-    flat = x.reshape(b, x.shape[1], -1)
+    points = math.prod(grid)
+    flat = x.reshape(b, x.shape[1], points)
     if add is not None:
         if add.shape != (b, w.shape[0], *grid):
             raise ValueError(f"add must have shape {(b, w.shape[0], *grid)}, got {tuple(add.shape)}")
-        acc = add.reshape(b, w.shape[0], -1)
+        acc = add.reshape(b, w.shape[0], points)
         if add_is_scratch and add.is_contiguous() and not add._is_view():
             y = acc.baddbmm_(w.expand(b, *w.shape), flat)  # in place: no copy of add, no fresh output
         else:
@@ -78,7 +89,7 @@ def pointwise_conv(
     elif bias is None:
         y = torch.matmul(w, flat)
     else:
-        y = torch.baddbmm(bias.view(1, -1, 1).expand(b, -1, flat.shape[-1]), w.expand(b, *w.shape), flat)
+        y = torch.baddbmm(bias.view(1, -1, 1).expand(b, -1, points), w.expand(b, *w.shape), flat)
     return y.view(b, w.shape[0], *grid)
 
 

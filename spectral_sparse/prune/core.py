@@ -147,6 +147,12 @@ def _prune(
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; valid scopes: {', '.join(SCOPES)}")
     name, fn = _resolve_criterion(criterion)
+    for layer_name, layer in named:
+        if not bool(torch.isfinite(layer.weight.detach()).all()):
+            raise ValueError(
+                f"layer {layer_name or type(layer).__name__!r} has NaN or infinite weights: their modes cannot "
+                "be ranked (NaN sorts arbitrarily), so nothing was pruned; fix or reinitialise the weights first"
+            )
     layers = [layer for _, layer in named]
     if compact:  # modes already all-zero (e.g. after sparse training) are not kept: drop them before counting
         for layer in layers:
@@ -155,6 +161,12 @@ def _prune(
     if len(scores) != len(layers) or any(s.shape != (len(layer.modes),) for s, layer in zip(scores, layers)):
         raise ValueError(f"criterion {name!r} must return one score tensor (K,) per layer")
     scores = [s.detach().to(torch.float64).cpu() for s in scores]
+    for (layer_name, layer), s in zip(named, scores):
+        if not bool(torch.isfinite(s).all()):
+            raise ValueError(
+                f"criterion {name!r} gave NaN or infinite scores for layer {layer_name or type(layer).__name__!r} "
+                "(NaN or infinite data or gradients?), so nothing was pruned"
+            )
     counts = counts_of([len(layer.modes) for layer in layers])
     removal, requested = _select(layers, scores, scope, counts)
     rows = _apply(named, removal, compact=compact)
@@ -223,7 +235,8 @@ def prune_modes(
     ValueError
         ``amount`` outside [0, 1), unknown criterion or scope, a model without
         sparse spectral layers, ``energy``/``taylor`` without ``data`` (or
-        ``taylor`` without ``loss_fn``).
+        ``taylor`` without ``loss_fn``), a layer with NaN or infinite weights or
+        scores (the message names the layer; nothing is pruned).
     TypeError
         ``amount`` not a number, ``model`` not a module, malformed ``data``.
 
@@ -335,6 +348,13 @@ def prune_and_fine_tune(
         ``schedule``, ``amount``, ``targets``, ``modes_before``, ``modes_after``
         and ``steps``: per step the :func:`prune_modes` summary plus ``target``
         and, when fine-tuning, ``fine_tune_loss`` (last epoch's mean loss).
+
+    Raises
+    ------
+    ValueError
+        As :func:`prune_modes` (including a layer with NaN or infinite weights at any
+        step), a schedule whose amount differs, a negative ``fine_tune_epochs``, or
+        missing ``data``.
 
     Examples
     --------
