@@ -85,12 +85,14 @@ class CppBackend:
 # Seconds: per call (argument checks, plan lookup, two kernel calls), per grid element of x and y,
 # per element and distinct last-axis frequency, per mode and grid row, per complex multiply-add of
 # the mixing. ``python -m benchmarks.cpp_cost_fit`` (one thread, AMD EPYC Zen 3 with AVX2; 2-D and
-# 3-D grids 8..128, boxes, radial and full mode sets) fits them: model/measured 0.51 .. 1.42.
+# 3-D grids 8..128, boxes, radial and full mode sets) fits them: model/measured 0.51 .. 1.42. The
+# mixing term is the measured rate of torch.bmm instead (26M complex multiply-adds in 6.6 ms at one
+# thread): the fit's 9.2e-10, confounded with the passes, made auto pick dft for wide channels.
 _FIXED = 2.3e-4
 _PER_ELEM = 2.1e-10
 _PER_FREQ_ELEM = 1.2e-10
 _PER_MODE_ROW = 2.9e-11
-_PER_MIX = 9.2e-10
+_PER_MIX = 2.5e-10
 
 
 register(CppBackend())
