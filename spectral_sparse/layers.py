@@ -161,7 +161,7 @@ class SparseSpectralConv(nn.Module):
         self.register_buffer("mode_indices", stored.indices.clone())
         self.register_buffer("mode_mask", _member(stored, active), persistent=False)
         self._modes = self._max_stored = stored
-        self._active: tuple[ModeSet, dict[torch.device, Tensor]] | None = None
+        self._active: tuple[ModeSet, dict[torch.device, Tensor]] | None = self._compute_active()
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
     # ------------------------------------------------------------------ evaluation
@@ -223,9 +223,16 @@ class SparseSpectralConv(nn.Module):
 
     def _active_state(self) -> tuple[ModeSet, dict[torch.device, Tensor]]:
         if self._active is None:
-            mask = self.mode_mask.cpu()
-            self._active = (self._modes if bool(mask.all()) else self._modes[mask], {})
+            self._active = self._compute_active()
         return self._active
+
+    def _compute_active(self) -> tuple[ModeSet, dict[torch.device, Tensor]]:
+        # computed when the mask changes, not in forward: under torch.compile `mask.all()` and the
+        # masked selection are data-dependent (a graph break, an error with fullgraph=True)
+        mask = self.mode_mask.cpu()
+        if bool(mask.all()):
+            return self._modes, {}
+        return self._modes[mask], {self.mode_mask.device: self.mode_mask.nonzero().flatten()}
 
     def _active_weight(self) -> tuple[Tensor, ModeSet]:
         modes, rows = self._active_state()
@@ -334,7 +341,7 @@ class SparseSpectralConv(nn.Module):
 
     def _set_mask(self, mask: Tensor) -> None:
         self.mode_mask = mask.to(device=self.mode_mask.device, dtype=torch.bool).clone()
-        self._active = None
+        self._active = self._compute_active()
 
     def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
         # nn.Module casts a complex parameter with a *real* dtype (``.to(torch.float64)``

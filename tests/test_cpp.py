@@ -321,3 +321,14 @@ def test_portable_build_matches_the_reference(tmp_path):
             ys = torch.bmm(xs, w * plan.ck.to(dtype).reshape(-1, 1, 1))
             y = ops.synthesis(lib, plan, plan.out, ys.reshape(len(modes), 15), None, dtype, (3, 5))
             assert_close(y, ref, dtype=dtype, what=f"portable {grid}->{out} {dtype}")
+
+
+def test_available_is_marked_constant_for_torch_compile_as_assume_constant_result_would():
+    from spectral_sparse.backends.cpp import available
+
+    def probe() -> bool:
+        return True
+
+    marked = torch.compiler.assume_constant_result(probe)
+    extra = {k: v for k, v in vars(marked).items()}
+    assert extra and all(getattr(available, k, None) == v for k, v in extra.items())

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from spectral_sparse import ModeSet, SparseSpectralConv
+from spectral_sparse.backends import registered_backends
 from spectral_sparse.functional import prepare_call, select_backend
 from spectral_sparse.inference import backend_for, choose_backends, plan_backends, predict
 from spectral_sparse.models.classifier import CNNClassifier, SpectralClassifier
@@ -147,7 +148,7 @@ def test_backend_for_with_a_mapping_and_choose_backends(model):
     record: dict[str, str] = {}
     with choose_backends(model, record), torch.no_grad():
         model(torch.randn(1, 2, 20, 20))
-    assert set(record) == {"spectral.0", "spectral.1"} and set(record.values()) <= {"fft", "dft", "triton"}
+    assert set(record) == {"spectral.0", "spectral.1"} and set(record.values()) <= set(registered_backends())
     with pytest.raises(ValueError, match="backend mapping names no SparseSpectralConv of the model: nope"):
         with backend_for(model, {"nope": "fft"}):
             pass

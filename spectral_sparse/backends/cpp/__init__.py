@@ -35,10 +35,14 @@ from .build import library, status
 __all__ = ["CppBackend", "available"]
 
 
-@torch.compiler.assume_constant_result
 def available() -> bool:
     """Whether the kernels are built and loaded (builds them on the first call; a constant under compile)."""
     return library() is not None
+
+
+# what torch.compiler.assume_constant_result(available) does, without importing torch._dynamo at
+# import time (it imports triton and takes about a second); tests/test_cpp.py checks the equivalence
+available._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 def _distinct_last(call: ConvCall) -> int:
