@@ -35,13 +35,15 @@ def literal_conv(
     * mixing: dense ``Σ_c W_k[c, o] x̂_c(k)`` or diagonal ``W_k[c] x̂_c(k)``;
     * synthesis: ``y_o(n) = b_o + Σ_{k ∈ M'} c_k Re(ŷ_o(k) exp(2πi k·n/N'))``,
       ``M'`` = modes with ``2|k_i| <= N_i`` and ``2|k_i| <= N'_i``.
+
+    Differentiable: gradients of the result reach ``x``, ``weight`` and ``bias``.
     """
-    x = x.detach().to(torch.float64)
+    x = x.to(torch.float64)
     batch, channels, *grid = x.shape
     grid = tuple(grid)
     out_grid = grid if output_shape is None else tuple(output_shape)
     d = len(grid)
-    w = weight.detach().to(torch.complex128)
+    w = weight.to(torch.complex128)
     diagonal = w.ndim == 2
     out_channels = channels if diagonal else w.shape[-1]
     n_in, n_out = grid_points(grid), grid_points(out_grid)
@@ -58,9 +60,9 @@ def literal_conv(
         phase_out = sum(k[i] * n_out[..., i] / out_grid[i] for i in range(d))
         basis_out = torch.exp(2j * math.pi * phase_out.to(torch.complex128))
         c_k = 1.0 if all(ki == 0 for ki in k) else 2.0
-        y += c_k * (yk.reshape(batch, out_channels, *([1] * d)) * basis_out).real
+        y = y + c_k * (yk.reshape(batch, out_channels, *([1] * d)) * basis_out).real
     if bias is not None:
-        y += bias.detach().to(torch.float64).reshape(1, -1, *([1] * d))
+        y = y + bias.to(torch.float64).reshape(1, -1, *([1] * d))
     return y
 
 

@@ -12,10 +12,14 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from ..modes import ModeSet
 
 T = TypeVar("T")
 
@@ -112,3 +116,29 @@ def phase_matrix(freqs: Tensor, n: int, dtype: torch.dtype, device: torch.device
     phase = (m[:, None] * freqs.cpu()[None, :]) % n
     angle = phase.to(torch.float64) * (2 * math.pi / n)
     return angle.cos().to(device=device, dtype=dtype), angle.sin().to(device=device, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class ModeShape:
+    """Sizes of a mode set that the backends' cost models need (cached per set)."""
+
+    distinct: tuple[int, ...]  # distinct values per axis
+    stages: tuple[tuple[int, int], ...]  # per earlier axis i = d-2 .. 0: (A_i, P_{i+1})
+
+
+_SHAPES = LRUCache(maxsize=256)
+
+
+def mode_shape(modes: ModeSet) -> ModeShape:
+    """The :class:`ModeShape` of ``modes`` (``torch.unique`` runs once per mode set, not per call)."""
+
+    def build() -> ModeShape:
+        idx = modes.indices
+        d = idx.shape[1]
+        distinct = tuple(int(torch.unique(idx[:, i]).numel()) for i in range(d))
+        stages = []
+        for i in range(d - 2, -1, -1):
+            stages.append((distinct[i], int(torch.unique(idx[:, i + 1 :], dim=0).shape[0])))
+        return ModeShape(distinct, tuple(stages))
+
+    return _SHAPES.get(modes.key, build)

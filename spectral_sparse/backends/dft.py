@@ -31,9 +31,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..modes import ModeSet
 from . import ConvCall, complex_dtype, dtype_reasons, register
-from ._plan import LRUCache, phase_matrix, synthesis_factor
+from ._plan import LRUCache, mode_shape, phase_matrix, synthesis_factor
 
 __all__ = ["DFTBackend", "clear_cache"]
 
@@ -247,33 +246,9 @@ def _mix(xk: Tensor, weight: Tensor, c_k: Tensor, batch: int) -> Tensor:
     return torch.bmm(xk, weight * c_k).reshape(k, -1)
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """Sizes of a mode set that the cost model and the memory check need (cached per set)."""
-
-    distinct: tuple[int, ...]  # distinct values per axis
-    stages: tuple[tuple[int, int], ...]  # per earlier axis i = d-2 .. 0: (A_i, P_{i+1})
-
-
-_SHAPES = LRUCache(maxsize=256)
-
-
-def _shape_of(modes: ModeSet) -> _Shape:
-    def build() -> _Shape:
-        idx = modes.indices
-        d = idx.shape[1]
-        distinct = tuple(int(torch.unique(idx[:, i]).numel()) for i in range(d))
-        stages = []
-        for i in range(d - 2, -1, -1):
-            stages.append((distinct[i], int(torch.unique(idx[:, i + 1 :], dim=0).shape[0])))
-        return _Shape(distinct, tuple(stages))
-
-    return _SHAPES.get(modes.key, build)
-
-
 def _cost_terms(call: ConvCall) -> tuple[float, ...]:
     """Work of one call, in the units of :data:`_CPU_COST` (counts, not seconds)."""
-    shape = _shape_of(call.modes)
+    shape = mode_shape(call.modes)
     k, b, c, o = len(call.modes), call.batch, call.in_channels, call.out_channels
     u = k if len(shape.distinct) == 1 else shape.distinct[-1]
     x_elems, y_elems = b * c * math.prod(call.in_grid), b * o * math.prod(call.out_grid)
@@ -342,7 +317,7 @@ class DFTBackend:
 
 
 def _matrix_bytes(call: ConvCall) -> int:
-    distinct = _shape_of(call.modes).distinct
+    distinct = mode_shape(call.modes).distinct
     total = sum(2 * f * (n_in + n_out) for f, n_in, n_out in zip(distinct, call.in_grid, call.out_grid))
     return total * call.x.element_size()
 

@@ -29,6 +29,7 @@ import math
 import torch
 
 from .. import ConvCall, register
+from .._plan import mode_shape
 from . import ops as ops  # registers the custom ops
 from .build import library, status
 
@@ -43,11 +44,6 @@ def available() -> bool:
 # what torch.compiler.assume_constant_result(available) does, without importing torch._dynamo at
 # import time (it imports triton and takes about a second); tests/test_cpp.py checks the equivalence
 available._dynamo_marked_constant = True  # type: ignore[attr-defined]
-
-
-def _distinct_last(call: ConvCall) -> int:
-    idx = call.modes.indices
-    return int(torch.unique(idx[:, -1]).numel()) if not torch.compiler.is_compiling() else int(idx.shape[0])
 
 
 class CppBackend:
@@ -73,7 +69,7 @@ class CppBackend:
     def cost(self, call: ConvCall) -> float:
         """Estimated seconds: a fixed cost, the grid passes (per element and per last-axis frequency),
         the earlier-axis contractions (per mode and row) and the mixing."""
-        u = _distinct_last(call)
+        u = mode_shape(call.modes).distinct[-1]
         k = len(call.modes)
         b, c, o = call.batch, call.in_channels, call.out_channels
         elems = b * c * math.prod(call.in_grid) + b * o * math.prod(call.out_grid)

@@ -49,8 +49,8 @@ def _plan(modes: Tensor, in_grid: tuple[int, ...], out_grid: tuple[int, ...], dt
     return lib, get_plan(modes, in_grid, out_grid, dtype, with_zero, lib.vector_bytes)
 
 
-def _fill(args: SSArgs, plan: CppPlan, tables: GridTables, keep: list[Tensor]) -> None:
-    """The plan's level structure and one grid's tables into ``args`` (``keep`` holds the tensors alive)."""
+def _fill(args: SSArgs, plan: CppPlan, tables: GridTables) -> None:
+    """The plan's level structure and one grid's tables into ``args`` (the plan keeps them alive)."""
     d = len(tables.grid)
     args.ndim = d
     for i, n in enumerate(tables.grid):
@@ -70,7 +70,6 @@ def _fill(args: SSArgs, plan: CppPlan, tables: GridTables, keep: list[Tensor]) -
         args.stage_sin[s] = tables.stage_sin[s].data_ptr()
         args.stage_stride[s] = tables.stage_cos[s].shape[1]
     args.n_threads = max(1, torch.get_num_threads())
-    keep.append(tables.last_bcast_cos)
 
 
 def analysis(lib, plan: CppPlan, tables: GridTables, x: Tensor, inner: tuple[int, ...]) -> Tensor:
@@ -92,8 +91,7 @@ def analysis(lib, plan: CppPlan, tables: GridTables, x: Tensor, inner: tuple[int
     if rows == 0 or x.numel() == 0:
         return out.zero_()
     args = SSArgs()
-    keep: list[Tensor] = []
-    _fill(args, plan, tables, keep)
+    _fill(args, plan, tables)
     args.x, args.out, args.spec, args.bias = x.data_ptr(), out.data_ptr(), None, None
     args.n_fields, args.n_bias = rows, 1
     args.n_modes = plan.n_entries
@@ -124,8 +122,7 @@ def synthesis(
         return y
     spec_r = torch.view_as_real(spec.contiguous())
     args = SSArgs()
-    keep: list[Tensor] = [spec_r]
-    _fill(args, plan, tables, keep)
+    _fill(args, plan, tables)
     if len(tables.grid) == 1:
         args.n_last = plan.n_modes  # 1-D: the last level is the modes; the virtual k = 0 is not synthesised
     args.x, args.out, args.spec = None, y.data_ptr(), spec_r.data_ptr()
@@ -135,10 +132,6 @@ def synthesis(
     args.n_modes = plan.n_modes
     lib.synthesis[y.element_size()](ctypes.byref(args))
     return y
-
-
-def _ck(plan: CppPlan, dtype: torch.dtype) -> Tensor:
-    return plan.ck.to(dtype)
 
 
 def forward_impl(
@@ -152,7 +145,7 @@ def forward_impl(
     lib, plan = _plan(modes, in_grid, out_grid_t, x.dtype, bias is not None)
     xs = analysis(lib, plan, plan.inp, x.contiguous().reshape(b * c, *in_grid), (b, c))
     x_hat = xs if xs.shape[0] == k else xs[:k].clone()  # a custom op returns no views
-    ck = _ck(plan, x.dtype)
+    ck = plan.ck
     if weight.ndim == 3:
         ys = torch.bmm(x_hat, weight * ck.reshape(k, 1, 1))
     else:
@@ -185,7 +178,7 @@ def backward_impl(
     gs = analysis(lib, plan, plan.out, grad_y.contiguous().reshape(b * o, *out_grid), (b, o))
     if need_bias:
         grad_b = gs[plan.zero].real.sum(0)
-    ck = _ck(plan, dtype)
+    ck = plan.ck
     g = gs[:k] * ck.reshape(k, 1, 1)
     if need_input:
         if weight.ndim == 3:
@@ -280,25 +273,31 @@ def _cpp_conv_backward_fake(grad_y, x_hat, weight, modes, in_grid, has_bias, nee
     return grad_x, grad_w, grad_b
 
 
-def _setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
-    x, weight, bias, modes, _ = inputs
-    _, x_hat = output
+def _save(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, modes: Tensor, x_hat: Tensor) -> None:  # type: ignore[no-untyped-def]
     ctx.save_for_backward(x_hat, weight, modes)
     ctx.in_grid = list(x.shape[2:])
     ctx.has_bias = bias is not None
-    ctx.mark_non_differentiable(x_hat)
 
 
-def _backward(ctx, grad_y: Tensor, _grad_x_hat: Tensor):  # type: ignore[no-untyped-def]
+def _grads(ctx, grad_y: Tensor, backward) -> tuple[Tensor | None, ...]:  # type: ignore[no-untyped-def]
+    """The gradients autograd asks for, through ``backward`` (the custom op or :func:`backward_impl`)."""
     x_hat, weight, modes = ctx.saved_tensors
     need_x, need_w, need_b = ctx.needs_input_grad[:3]
     need_b = bool(need_b and ctx.has_bias)
     if not (need_x or need_w or need_b):
         return None, None, None, None, None
-    gx, gw, gb = torch.ops.spectral_sparse.cpp_conv_backward(
-        grad_y, x_hat, weight, modes, ctx.in_grid, ctx.has_bias, bool(need_x), bool(need_w), need_b
-    )
+    gx, gw, gb = backward(grad_y, x_hat, weight, modes, ctx.in_grid, ctx.has_bias, bool(need_x), bool(need_w), need_b)
     return gx if need_x else None, gw if need_w else None, gb if need_b else None, None, None
+
+
+def _setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
+    x, weight, bias, modes, _ = inputs
+    _save(ctx, x, weight, bias, modes, output[1])
+    ctx.mark_non_differentiable(output[1])
+
+
+def _backward(ctx, grad_y: Tensor, _grad_x_hat: Tensor):  # type: ignore[no-untyped-def]
+    return _grads(ctx, grad_y, torch.ops.spectral_sparse.cpp_conv_backward)
 
 
 cpp_conv.register_autograd(_backward, setup_context=_setup_context)
@@ -310,21 +309,13 @@ class _EagerConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, modes, out_grid):  # type: ignore[no-untyped-def, override]
         y, x_hat = forward_impl(x, weight, bias, modes, out_grid)
-        ctx.save_for_backward(x_hat, weight, modes)
-        ctx.in_grid = list(x.shape[2:])
-        ctx.has_bias = bias is not None
+        _save(ctx, x, weight, bias, modes, x_hat)
         return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable  # no double backward: say so rather than drop terms
     def backward(ctx, grad_y):  # type: ignore[no-untyped-def, override]
-        x_hat, weight, modes = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        need_b = bool(need_b and ctx.has_bias)
-        gx, gw, gb = backward_impl(
-            grad_y, x_hat, weight, modes, ctx.in_grid, ctx.has_bias, bool(need_x), bool(need_w), need_b
-        )
-        return gx if need_x else None, gw if need_w else None, gb if need_b else None, None, None
+        return _grads(ctx, grad_y, backward_impl)
 
 
 def conv(x: Tensor, weight: Tensor, bias: Tensor | None, modes: Tensor, out_grid: list[int]) -> Tensor:

@@ -56,7 +56,7 @@ class CppPlan:
     stage_out: tuple[int, ...]
     stage_parent: tuple[Tensor, ...]  # int64
     stage_freq: tuple[Tensor, ...]  # int64
-    ck: Tensor  # (K,) synthesis weights c_k (1 for k = 0, else 2), real
+    ck: Tensor  # (K,) synthesis weights c_k (1 for k = 0, else 2), real, in the plan's dtype
     inp: GridTables  # input grid, scaled (forward analysis; adjoint synthesis)
     out: GridTables  # output grid, unscaled (forward synthesis; adjoint analysis)
 
@@ -173,7 +173,7 @@ def _build(
         stage_out=tuple(stage_out),
         stage_parent=tuple(parents),
         stage_freq=tuple(freqs_idx),
-        ck=2 * synthesis_factor(indices, torch.float64),
+        ck=(2 * synthesis_factor(indices, torch.float64)).to(dtype),
         inp=_tables(last, stage_freqs, in_grid, limit, True, dtype, vl),
         out=_tables(last, stage_freqs, out_grid, limit, False, dtype, vl),
     )
