@@ -245,6 +245,61 @@ def test_ctrl_c_during_prune_leaves_no_partial_output(tmp_path: Path, monkeypatc
     assert (tmp_path / "t" / "checkpoint.pt").read_bytes() == source
 
 
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)[0].state_dict()
+
+
+def test_ctrl_c_during_prune_keeps_last_step_and_resume_equals_uninterrupted(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setitem(spectral_sparse.cli.SUBCOMMANDS, "prune", ".prune")
+    assert main(["train", *SHAPES, *TINY, "--epochs", "1", "--out", str(tmp_path / "t")]) == 0
+    source = tmp_path / "t" / "checkpoint.pt"
+    argv = ["prune", str(source), "--amount", "0.6", "--schedule", "iterative", "--steps", "3"]
+    argv += ["--fine-tune-epochs", "1", "--n-train", "32", "--batch-size", "16", "--criterion", "energy"]
+    argv += ["--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "whole")]) == 0  # the uninterrupted twin
+    import spectral_sparse.prune.core as prune_core
+
+    real, calls = prune_core.fine_tune, []
+
+    def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:  # inside step 2's fine-tuning
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(prune_core, "fine_tune", interrupted)
+    out = tmp_path / "p"
+    assert main([*argv, "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "holds step 1 of 3" in err and f"--resume {out / 'checkpoint.pt'}" in err
+    model, meta = load_checkpoint(out / "checkpoint.pt")
+    assert meta["complete"] is False and len(meta["pruning_progress"]["history"]["steps"]) == 1
+    assert _leftovers(out) == [] and not (out / "results.json").exists()
+    monkeypatch.setattr(prune_core, "fine_tune", real)
+
+    # a different setting is refused, naming the option; then the same command continues
+    assert main([*argv, "--lr", "0.01", "--out", str(out), "--resume", str(out / "checkpoint.pt")]) == 1
+    assert "--lr" in capsys.readouterr().err
+    assert main([*argv, "--out", str(out), "--resume", str(out / "checkpoint.pt")]) == 0
+    model, meta = load_checkpoint(out / "checkpoint.pt")
+    assert "pruning_progress" not in meta and meta["pruning"][-1]["resumed_from_step"] == 1
+    whole = _state(tmp_path / "whole" / "checkpoint.pt")
+    resumed = model.state_dict()
+    assert whole.keys() == resumed.keys()
+    for k in whole:  # bit for bit the model of the uninterrupted run
+        assert torch.equal(whole[k], resumed[k]), k
+    import json
+
+    a, b = (json.loads((d / "results.json").read_text()) for d in (tmp_path / "whole", out))
+    assert a["accuracy_before"] == b["accuracy_before"] and a["accuracy_after"] == b["accuracy_after"]
+    assert [s["modes_after"] for s in a["history"]["steps"]] == [s["modes_after"] for s in b["history"]["steps"]]
+    # a finished run cannot be resumed again (its checkpoint is no partial one)
+    assert main([*argv, "--out", str(out), "--resume", str(out / "checkpoint.pt")]) == 1
+    assert "not the checkpoint of an interrupted" in capsys.readouterr().err
+
+
 def test_ctrl_c_during_reconstruct_train_leaves_no_partial_output(tmp_path: Path, monkeypatch) -> None:
     pytest.importorskip("deepinv")
     monkeypatch.setitem(spectral_sparse.cli.SUBCOMMANDS, "reconstruct", ".reconstruct")
@@ -259,6 +314,70 @@ def test_ctrl_c_during_reconstruct_train_leaves_no_partial_output(tmp_path: Path
     tiny = ["--width", "4", "--modes", "3", "--depth", "1", "--patch", "64", "--n-train", "4", "--batch-size", "2"]
     assert main([*argv, *tiny, "--out", str(out), "--no-progress"]) == 130
     assert not (out / "checkpoint.pt").exists() and _leftovers(out) == []
+
+
+def test_ctrl_c_during_reconstruct_train_keeps_last_epoch_and_resume_equals_uninterrupted(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    pytest.importorskip("deepinv")
+    monkeypatch.setitem(spectral_sparse.cli.SUBCOMMANDS, "reconstruct", ".reconstruct")
+    import spectral_sparse.inverse.train as inverse_train
+    from spectral_sparse.cli.reconstruct import RESUME_FILE
+
+    tiny = ["--width", "4", "--modes", "3", "--depth", "1", "--patch", "64", "--n-train", "6", "--batch-size", "2"]
+
+    def command(epochs: int) -> list[str]:
+        return [
+            "reconstruct",
+            "train",
+            "--physics",
+            "deblur",
+            "--train-resolution",
+            "16",
+            "--epochs",
+            str(epochs),
+            *tiny,
+            "--no-progress",
+        ]
+
+    argv = command(3)
+    assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
+    real = inverse_train.train_reconstructor
+
+    def interrupted(*args, epoch_callback=None, **kwargs):  # type: ignore[no-untyped-def]
+        def cb(done: int, state: dict) -> None:
+            epoch_callback(done, state)
+            if done == 1:  # epoch 1 is saved, epoch 2 does not finish
+                raise KeyboardInterrupt
+
+        return real(*args, epoch_callback=cb, **kwargs)
+
+    monkeypatch.setattr(inverse_train, "train_reconstructor", interrupted)
+    out = tmp_path / "r"
+    assert main([*argv, "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "holds epoch 1 of 3" in err and f"--resume {out / 'checkpoint.pt'}" in err
+    _, _, meta = inverse_train.load_reconstructor(out / "checkpoint.pt")
+    assert meta["complete"] is False and meta["epochs_done"] == 1
+    assert (out / RESUME_FILE).is_file() and not (out / "history.json").exists() and _leftovers(out) == []
+    torch.load(out / RESUME_FILE, weights_only=True)  # plain tensors: no pickled code
+    monkeypatch.setattr(inverse_train, "train_reconstructor", real)
+
+    resume = ["--out", str(out), "--resume", str(out / "checkpoint.pt")]
+    assert main([*command(4), *resume]) == 1  # other settings: refused, named
+    assert "--epochs" in capsys.readouterr().err
+    assert main([*argv, *resume]) == 0
+    whole, _, _ = inverse_train.load_reconstructor(tmp_path / "whole" / "checkpoint.pt")
+    resumed, _, meta = inverse_train.load_reconstructor(out / "checkpoint.pt")
+    assert "complete" not in meta and meta["resumed_from_epoch"] == 1 and not (out / RESUME_FILE).exists()
+    for (k, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k  # bit for bit the uninterrupted run
+    import json
+
+    loss = [json.loads((d / "history.json").read_text())["history"]["loss"] for d in (tmp_path / "whole", out)]
+    assert loss[0] == loss[1] and len(loss[0]) == 3
+    assert main([*argv, *resume]) == 1  # complete now: nothing to continue
+    assert "not the checkpoint of an interrupted" in capsys.readouterr().err
 
 
 def test_atomic_save_round_trip(tmp_path: Path) -> None:

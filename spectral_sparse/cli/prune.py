@@ -7,11 +7,23 @@ and after pruning. Fine-tuning and the ``energy``/``taylor`` criteria use the
 training split. Writes the pruned ``checkpoint.pt`` (it loads like any other;
 its layers hold only the kept modes), ``results.json``, ``results.csv`` (one
 row before, one after) and ``sparsity.csv`` (per layer, after).
+
+Nothing is lost on an interruption: after every pruning step (and its
+fine-tuning) ``OUT/checkpoint.pt`` is rewritten atomically with the model so far
+(metadata ``"complete": False`` and ``"pruning_progress"``: the settings, the
+steps done, the accuracy before). Ctrl-C exits with status 130 and names that
+checkpoint; the same command with ``--resume OUT/checkpoint.pt`` added
+continues with the next step, and gives the same model as an uninterrupted run
+(every step prunes relative to the original mode counts and fine-tunes with a
+fresh optimizer seeded by ``--seed``). A resumed run must use the same
+settings; a different one is refused, naming the option.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -76,6 +88,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="directory with the MNIST files (default: the checkpoint's, else default_data_root())",
     )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="PARTIAL",
+        help="continue an interrupted run of the same command from the checkpoint.pt it left in --out",
+    )
 
 
 def _train_set(meta: dict[str, Any], args: argparse.Namespace, res: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,8 +120,61 @@ def _train_set(meta: dict[str, Any], args: argparse.Namespace, res: int) -> tupl
     raise CLIError(f"checkpoint metadata names an unknown data set {data!r} (expected 'mnist' or 'shapes')")
 
 
+#: Options a resumed run must repeat unchanged (the first-step checkpoint records them).
+RESUME_SETTINGS = (
+    "amount",
+    "criterion",
+    "scope",
+    "schedule",
+    "steps",
+    "fine_tune_epochs",
+    "lr",
+    "batch_size",
+    "score_batches",
+    "n_train",
+    "n_test",
+    "seed",
+)
+
+
+def _settings(args: argparse.Namespace, n_steps: int) -> dict[str, Any]:
+    return {**{k: getattr(args, k) for k in RESUME_SETTINGS}, "steps": n_steps}
+
+
+def _load_partial(args: argparse.Namespace, n_steps: int) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """``(model, metadata, progress)`` of the ``--resume`` checkpoint; CLIError when it cannot be continued."""
+    from ..checkpoint import load_checkpoint
+
+    try:
+        model, meta = load_checkpoint(args.resume)
+    except (FileNotFoundError, ValueError) as err:
+        raise CLIError(f"--resume: {err}") from None
+    progress = meta.get("pruning_progress")
+    if not isinstance(progress, dict):
+        raise CLIError(
+            f"--resume: {str(args.resume)!r} is not the checkpoint of an interrupted 'spectral-sparse prune' run "
+            "(its metadata has no pruning_progress)"
+        )
+    if Path(progress["source"]).resolve() != args.checkpoint.resolve():
+        raise CLIError(
+            f"--resume: {str(args.resume)!r} continues the pruning of {progress['source']!r}, "
+            f"not of {str(args.checkpoint)!r}"
+        )
+    mine = _settings(args, n_steps)
+    for key, value in progress["settings"].items():
+        if mine.get(key) != value:
+            flag = "--" + key.replace("_", "-")
+            raise CLIError(
+                f"--resume: the interrupted run had {flag} {value!r}, this command {mine.get(key)!r}; "
+                "a resumed run continues with the same settings"
+            )
+    if len(progress["history"]["steps"]) >= n_steps:
+        raise CLIError(f"--resume: {str(args.resume)!r} already holds all {n_steps} step(s); nothing to continue")
+    return model, meta, progress
+
+
 def _stage(name: str, accuracy: float, n_test: int, report: Any) -> dict[str, Any]:
-    t = report.totals
+    t = report["totals"] if isinstance(report, dict) else report.totals
     return {
         "stage": name,
         "accuracy": accuracy,
@@ -135,10 +207,14 @@ def _run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     env = prepare_run(args)
+    n_steps = 1 if args.schedule == "one_shot" else args.steps
     try:
         model, meta = load_checkpoint(args.checkpoint)
     except (FileNotFoundError, ValueError) as err:
         raise CLIError(str(err)) from None
+    progress_state: dict[str, Any] | None = None
+    if args.resume is not None:
+        model, _, progress_state = _load_partial(args, n_steps)
     if not spectral_layers(model):
         raise CLIError(
             f"{str(args.checkpoint)!r} holds a {type(model).__name__} without SparseSpectralConv layers: "
@@ -152,12 +228,70 @@ def _run(args: argparse.Namespace) -> int:
     train = _train_set(meta, args, res) if needs_train else None
     progress = not args.no_progress
 
-    original = meta.get("modes_initial") or {name: len(layer.modes) for name, layer in spectral_layers(model)}
-    acc_before = evaluate_resolutions(model, x_test, y_test, [res])[0]["accuracy"]
-    before = sparsity_report(model, (res, res), original=original)
-    n_steps = 1 if args.schedule == "one_shot" else args.steps
+    settings = {
+        "amount": args.amount,
+        "criterion": args.criterion,
+        "scope": args.scope,
+        "schedule": args.schedule,
+        "steps": n_steps,
+        "fine_tune_epochs": args.fine_tune_epochs,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "n_train": None if train is None else len(train[0]),
+    }
+    keep = {
+        k: v
+        for k, v in meta.items()
+        if k not in ("library_version", "model", "pruning", "modes_initial", "pruning_progress", "complete")
+    }
+    if progress_state is None:
+        original = meta.get("modes_initial") or {name: len(layer.modes) for name, layer in spectral_layers(model)}
+        acc_before = evaluate_resolutions(model, x_test, y_test, [res])[0]["accuracy"]
+        before_dict = sparsity_report(model, (res, res), original=original).to_dict()
+        done: list[dict[str, Any]] = []
+        resume_history = None
+    else:
+        original, acc_before = progress_state["modes_initial"], progress_state["accuracy_before"]
+        before_dict, resume_history = progress_state["report_before"], progress_state["history"]
+        done = list(resume_history["steps"])
+    out = args.out
+    ckpt = out / "checkpoint.pt"
+
+    def save_partial(step: int, summary: dict[str, Any], history_head: dict[str, Any]) -> None:
+        """After every step: the model so far and what a --resume needs, atomically."""
+        done.append(summary)
+        if not dist.is_main():
+            return
+        state = {
+            "source": str(args.checkpoint),
+            "settings": _settings(args, n_steps),
+            "modes_initial": dict(original),
+            "accuracy_before": acc_before,
+            "report_before": before_dict,
+            "history": {**history_head, "steps": list(done)},
+        }
+        save_checkpoint(
+            ckpt,
+            copy.deepcopy(model).cpu(),
+            **keep,
+            modes_initial=dict(original),
+            pruning=meta.get("pruning", []),
+            complete=False,
+            pruning_progress=state,
+        )
+
+    head = {"schedule": None, "amount": args.amount, "targets": None, "modes_initial": dict(original)}
     progress = progress and dist.is_main()
-    bar = tqdm(total=n_steps, desc="prune", disable=not progress, dynamic_ncols=True, leave=False)
+    bar = tqdm(total=n_steps, initial=len(done), desc="prune", disable=not progress, dynamic_ncols=True, leave=False)
+
+    def on_step(t: int, summary: dict[str, Any]) -> None:
+        bar.update(1)
+        save_partial(t, summary, head)
+
+    from ..prune.schedules import get_schedule
+
+    sched = get_schedule(args.schedule, args.amount, n_steps)
+    head.update(schedule=sched.kind, targets=list(sched.targets()))
     try:
         history = prune_and_fine_tune(
             model,
@@ -171,11 +305,22 @@ def _run(args: argparse.Namespace) -> int:
             lr=args.lr,
             batch_size=args.batch_size,
             score_batches=args.score_batches,
-            callback=lambda t, s: bar.update(1),
+            callback=on_step,
+            resume=resume_history,
             seed=args.seed,
             device=args.device,
             progress=progress,
         )
+    except KeyboardInterrupt:
+        if dist.is_main():
+            kept = (
+                f"{ckpt} holds step {len(done)} of {n_steps}"
+                if done
+                else f"no step of this run completed, {ckpt} was not written by it"
+            )
+            again = f"; continue with the same command and --resume {ckpt}" if done else ""
+            print(f"Interrupted: {kept}{again}", file=sys.stderr)
+        raise
     except ValueError as err:
         raise CLIError(str(err)) from None
     finally:
@@ -187,28 +332,17 @@ def _run(args: argparse.Namespace) -> int:
     acc_after = evaluate_resolutions(model, x_test, y_test, [res])[0]["accuracy"]
     after = sparsity_report(model, (res, res), original=original)
 
-    settings = {
-        "amount": args.amount,
-        "criterion": args.criterion,
-        "scope": args.scope,
-        "schedule": args.schedule,
-        "steps": n_steps,
-        "fine_tune_epochs": args.fine_tune_epochs,
-        "lr": args.lr,
-        "batch_size": args.batch_size,
-        "n_train": None if train is None else len(train[0]),
-    }
     pruning = {**settings, "accuracy_before": acc_before, "accuracy_after": acc_after, "n_test": len(y_test)}
-    keep = {k: v for k, v in meta.items() if k not in ("library_version", "model", "pruning", "modes_initial")}
-    out = args.out
+    if args.resume is not None:
+        pruning["resumed_from_step"] = len(resume_history["steps"])
     save_checkpoint(
-        out / "checkpoint.pt",
+        ckpt,
         model.cpu(),
         **keep,
         modes_initial=dict(original),
         pruning=[*meta.get("pruning", []), {**pruning, "source": str(args.checkpoint), "seed": args.seed}],
     )
-    stages = [_stage("before", acc_before, len(y_test), before), _stage("after", acc_after, len(y_test), after)]
+    stages = [_stage("before", acc_before, len(y_test), before_dict), _stage("after", acc_after, len(y_test), after)]
     results = {
         **env,
         "checkpoint": str(args.checkpoint),
@@ -220,7 +354,7 @@ def _run(args: argparse.Namespace) -> int:
         "accuracy_after": acc_after,
         "n_test": len(y_test),
         "stages": stages,
-        "report_before": before.to_dict(),
+        "report_before": before_dict,
         "report_after": after.to_dict(),
         "history": history,
         "wall_seconds": time.perf_counter() - t0,
@@ -232,8 +366,8 @@ def _run(args: argparse.Namespace) -> int:
     ft = f", {args.fine_tune_epochs} fine-tuning epoch(s) per step" if args.fine_tune_epochs else ", no fine-tuning"
     print(
         f"Pruned {args.amount:.0%} of the modes ({args.criterion}, {args.scope}, {args.schedule} in {n_steps} "
-        f"step(s){ft}): modes {before.totals['modes_kept']} -> {after.totals['modes_kept']}, spectral FLOPs per sample "
-        f"at {res}x{res} {before.totals['flops']:,} -> {after.totals['flops']:,}; test accuracy "
+        f"step(s){ft}): modes {before_dict['totals']['modes_kept']} -> {after.totals['modes_kept']}, spectral FLOPs "
+        f"per sample at {res}x{res} {before_dict['totals']['flops']:,} -> {after.totals['flops']:,}; test accuracy "
         f"{100 * acc_before:.2f}% -> {100 * acc_after:.2f}% on {len(y_test)} images."
     )
     print(f"Wrote checkpoint.pt, results.json, results.csv and sparsity.csv to {out}/")

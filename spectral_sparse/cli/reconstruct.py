@@ -13,6 +13,15 @@ Two actions:
     and write ``results.json``, ``results.csv`` (PSNR/SSIM per method and grid) and
     ``panels.png`` (truth, measurement image, baseline, ours at each resolution).
 
+Nothing is lost on an interruption of ``reconstruct train``: at the end of every
+epoch ``OUT/checkpoint.pt`` (metadata ``"complete": False``, ``"epochs_done"``) and
+``OUT/resume_state.pt`` (optimizer, schedule and random-generator states, loss so
+far; plain tensors, loaded with ``weights_only=True``) are rewritten atomically.
+Ctrl-C exits with status 130 and names them; the same command with
+``--resume OUT/checkpoint.pt`` added continues with the next epoch and, in one
+process, ends with the same weights as an uninterrupted run. A resumed run must
+use the same settings; a different one is refused, naming the option.
+
 Multi-process (data-parallel) training: launch ``reconstruct train`` with torchrun, e.g.
 ``torchrun --nproc_per_node 2 -m spectral_sparse.cli reconstruct train --physics deblur ...``;
 ``run`` starts the process group from torchrun's environment
@@ -26,13 +35,15 @@ process, the measurement noise differs per rank), and only rank 0 prints and wri
 from __future__ import annotations
 
 import argparse
+import copy
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from .. import distributed as dist
-from ..checkpoint import atomic_path
+from ..checkpoint import atomic_path, atomic_save
 from ._common import (
     CLIError,
     non_negative_int,
@@ -115,6 +126,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("--data-last", action="store_true", help="hqs: end every iteration with the data step")
     tr.add_argument("--augment", action="store_true", help="random flips and quarter turns of the training images")
     tr.add_argument("--patch", type=positive_int, default=256, help="photos: native side of the crops [256]")
+    tr.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="PARTIAL",
+        help="continue an interrupted run of the same command from the checkpoint.pt it left in --out",
+    )
     _common(tr)
     ev = actions.add_parser(
         "evaluate",
@@ -149,6 +167,48 @@ def _physics(kind: str, n: int, params: dict[str, Any]) -> Any:
         raise CLIError(str(err)) from None
 
 
+#: Optimizer, schedule and generator states of an unfinished ``reconstruct train``, beside its checkpoint.
+RESUME_FILE = "resume_state.pt"
+
+
+def _load_partial(
+    args: argparse.Namespace, model: Any, config: dict[str, Any], settings: dict[str, Any]
+) -> dict[str, Any]:
+    """Load the ``--resume`` checkpoint's weights into ``model``; its training state. CLIError when it does not fit."""
+    import torch
+
+    from ..inverse.train import load_reconstructor
+
+    try:
+        saved, saved_config, meta = load_reconstructor(args.resume)
+    except (FileNotFoundError, ValueError) as err:
+        raise CLIError(f"--resume: {err}") from None
+    if meta.get("complete", True) is not False:
+        raise CLIError(
+            f"--resume: {str(args.resume)!r} is not the checkpoint of an interrupted 'reconstruct train' run "
+            "(it is complete)"
+        )
+    for key, value in {**config, **settings}.items():
+        theirs = saved_config.get(key) if key in config else meta.get(key)
+        if theirs != value:
+            flag = "--" + key.replace("_", "-")
+            raise CLIError(
+                f"--resume: the interrupted run had {flag} {theirs!r}, this command {value!r}; "
+                "a resumed run continues with the same settings"
+            )
+    path = Path(args.resume).parent / RESUME_FILE
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CLIError(f"--resume: {str(path)!r}, the training state beside the checkpoint, is missing") from None
+    except Exception as err:
+        raise CLIError(f"--resume: {str(path)!r} is not a training state ({type(err).__name__})") from None
+    if not isinstance(state, dict) or state.get("epochs_done") != meta.get("epochs_done"):
+        raise CLIError(f"--resume: {str(path)!r} does not belong to {str(args.resume)!r} (another epoch)")
+    model.load_state_dict(saved.state_dict())
+    return state
+
+
 def _train(args: argparse.Namespace, env: dict[str, Any]) -> int:
     from ..inverse import SPLIT_NOTE, build_reconstructor, ground_truth
     from ..inverse.train import save_reconstructor, train_reconstructor
@@ -167,23 +227,7 @@ def _train(args: argparse.Namespace, env: dict[str, Any]) -> int:
         x = ground_truth(args.data, "train", args.n_train, res, seed=args.seed, patch=args.patch)
     except ValueError as err:
         raise CLIError(str(err)) from None
-    history = train_reconstructor(
-        model,
-        physics,
-        x,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        device=args.device,
-        progress=not args.no_progress and dist.is_main(),
-        augment=args.augment,
-    )
-    if not dist.same_on_all_ranks(model):  # parameters and buffers, bit for bit
-        raise CLIError(f"rank {dist.rank()}: the model differs between the {dist.world()} processes after training")
-    if not dist.is_main():
-        return 0
-    meta = {
+    settings = {
         "physics": args.physics,
         "params": physics.params,
         "data": args.data,
@@ -196,12 +240,63 @@ def _train(args: argparse.Namespace, env: dict[str, Any]) -> int:
         "seed": args.seed,
         "patch": args.patch,
         "augment": args.augment,
+    }
+    resume_state = None
+    if args.resume is not None:
+        resume_state = _load_partial(args, model, config, settings)
+    ckpt, state_file = args.out / "checkpoint.pt", args.out / RESUME_FILE
+    done = [0 if resume_state is None else int(resume_state["epochs_done"])]
+
+    def save_epoch(epochs_done: int, state: dict[str, Any]) -> None:
+        done[0] = epochs_done
+        if not dist.is_main() or epochs_done == args.epochs:
+            return  # the final checkpoint follows
+        partial = {**settings, "complete": False, "epochs_done": epochs_done, "world_size": dist.world()}
+        atomic_save(state, state_file)  # first: a checkpoint.pt of epoch k always has its state beside it
+        with atomic_path(ckpt) as tmp:
+            save_reconstructor(tmp, copy.deepcopy(model).cpu(), config, **partial)
+
+    try:
+        history = train_reconstructor(
+            model,
+            physics,
+            x,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            device=args.device,
+            progress=not args.no_progress and dist.is_main(),
+            augment=args.augment,
+            epoch_callback=save_epoch,
+            resume=resume_state,
+        )
+    except KeyboardInterrupt:
+        if dist.is_main():
+            if ckpt.is_file() and done[0]:
+                print(
+                    f"Interrupted: {ckpt} holds epoch {done[0]} of {args.epochs}; continue with the same command "
+                    f"and --resume {ckpt}",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"Interrupted: no epoch of this run completed, {ckpt} was not written by it", file=sys.stderr)
+        raise
+    if not dist.same_on_all_ranks(model):  # parameters and buffers, bit for bit
+        raise CLIError(f"rank {dist.rank()}: the model differs between the {dist.world()} processes after training")
+    if not dist.is_main():
+        return 0
+    meta = {
+        **settings,
         "parameters": history["parameters"],
         "world_size": dist.world(),
         "batch_size_per_process": args.batch_size,
     }
-    with atomic_path(args.out / "checkpoint.pt") as tmp:  # an interrupted save leaves no truncated checkpoint
+    if resume_state is not None:
+        meta["resumed_from_epoch"] = int(resume_state["epochs_done"])
+    with atomic_path(ckpt) as tmp:  # an interrupted save leaves no truncated checkpoint
         save_reconstructor(tmp, model.cpu(), config, **meta)
+    state_file.unlink(missing_ok=True)  # the run is complete: nothing to resume
     write_json(args.out / "history.json", {**env, **meta, "config": config, "history": history})
     print(
         f"Trained {args.arch}/{args.wrapper} ({history['parameters']:,} parameters) for {args.physics} at {res}x{res} "

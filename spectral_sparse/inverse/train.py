@@ -43,6 +43,65 @@ __all__ = [
 FORMAT = "spectral_sparse.inverse.checkpoint"
 
 
+#: Tag of the ``state`` dicts of :func:`train_reconstructor`'s ``epoch_callback``.
+RESUME_FORMAT = "spectral_sparse.inverse.resume"
+
+
+class _EpochEndCosine(torch.optim.lr_scheduler.CosineAnnealingLR):
+    """Cosine annealing that calls ``on_epoch_end(epochs_done)`` after each step.
+
+    deepinv's ``Trainer`` steps its scheduler once at the end of every epoch and offers no
+    other per-epoch hook (its own checkpoints skip epoch 0 and load with pickle).
+    """
+
+    on_epoch_end: Callable[[int], None] | None = None
+
+    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
+        super().step(epoch)
+        if self.on_epoch_end is not None and self.last_epoch > 0:
+            self.on_epoch_end(self.last_epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in super().state_dict().items() if k != "on_epoch_end"}
+
+
+def _check_resume_state(state: Any, epochs: int) -> None:
+    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
+        raise ValueError("resume must be a state passed to epoch_callback by train_reconstructor")
+    if state["epochs"] != epochs:
+        raise ValueError(f"resume: the interrupted run had epochs={state['epochs']}, this call {epochs}")
+    if not 0 < state["epochs_done"] < epochs:
+        raise ValueError(f"resume: the state is at epoch {state['epochs_done']} of {epochs}; nothing to continue")
+
+
+_RESUMABLE: dict[str, type] = {}
+
+
+def _resumable_trainer() -> type:
+    """deepinv's ``Trainer`` that starts from ``resume_state`` (set after construction) when it has one."""
+    if "cls" not in _RESUMABLE:
+        from deepinv.training import Trainer
+
+        class ResumableTrainer(Trainer):  # type: ignore[misc]
+            resume_state: dict[str, Any] | None = None
+            restore_rng: Callable[[dict[str, Any]], None] | None = None
+
+            def load_model(self, ckpt_pretrained: Any = None, strict: bool = True) -> Any:
+                state = self.resume_state
+                if state is None:
+                    return super().load_model(ckpt_pretrained, strict)
+                self.resume_state = None  # called by setup_train, after it set epoch_start = 0
+                self.optimizer.load_state_dict(state["optimizer"])
+                self.scheduler.load_state_dict(state["scheduler"])
+                self.epoch_start = int(state["epochs_done"])
+                if self.restore_rng is not None:
+                    self.restore_rng(state)
+                return state
+
+        _RESUMABLE["cls"] = ResumableTrainer
+    return _RESUMABLE["cls"]
+
+
 class _Images(torch.utils.data.Dataset):
     """Images as deepinv's ``{"x": image}`` items, optionally under a random flip / quarter turn."""
 
@@ -92,6 +151,8 @@ def train_reconstructor(
     progress: bool = False,
     grad_clip: float | None = 1.0,
     augment: bool = False,
+    epoch_callback: Callable[[int, dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``model(y, physics)`` to reconstruct ``images`` from ``physics(images)`` with deepinv's Trainer.
 
@@ -114,6 +175,18 @@ def train_reconstructor(
     augment : bool
         Draw each training image under a random symmetry of the square (the 8 flips and
         quarter turns; flips only for non-square images), seeded like the shuffling.
+    epoch_callback : callable, optional
+        Called as ``epoch_callback(epochs_done, state)`` at the end of every epoch, after the
+        scheduler step; ``state`` (tensors and plain types, loadable with
+        ``torch.load(weights_only=True)``) is what ``resume`` needs to continue from there,
+        with ``model`` in its current state.
+    resume : dict, optional
+        A ``state`` from ``epoch_callback`` of an interrupted call with the same
+        arguments; ``model`` must hold the weights of that epoch. Training continues
+        with the next epoch: the optimizer, the schedule, the shuffling and the noise
+        generator continue where they were, so in one process the result equals that of
+        an uninterrupted call bit for bit (under ``W > 1`` ranks the noise of the
+        remaining epochs is reseeded with ``seed + rank + epochs_done``).
 
     Returns
     -------
@@ -147,7 +220,6 @@ def train_reconstructor(
     """
     from deepinv.loss import MSE, SupLoss
     from deepinv.loss.metric import PSNR
-    from deepinv.training import Trainer
 
     if not isinstance(images, Tensor) or images.ndim != 4:
         raise ValueError(f"images must be a (n, C, H, W) tensor, got {getattr(images, 'shape', type(images))}")
@@ -170,8 +242,29 @@ def train_reconstructor(
         net = nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
         progress = progress and rank == 0
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
-    trainer = Trainer(
+    scheduler = _EpochEndCosine(optimizer, T_max=max(1, epochs))
+    prior_loss: list[float] = []
+    prior_seconds = 0.0
+    if resume is not None:
+        _check_resume_state(resume, epochs)
+        prior_loss, prior_seconds = [float(v) for v in resume["loss"]], float(resume["train_seconds"])
+    t0 = time.perf_counter()
+
+    def state(done: int, trainer: Any) -> dict[str, Any]:
+        loss = [float(v) for v in next(iter(trainer.loss_history.values()), [])]
+        return {
+            "format": RESUME_FORMAT,
+            "epochs_done": done,
+            "epochs": epochs,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "loader_rng": gen.get_state() if world == 1 else None,
+            "torch_rng": torch.get_rng_state(),
+            "loss": prior_loss + loss,
+            "train_seconds": prior_seconds + time.perf_counter() - t0,
+        }
+
+    trainer = _resumable_trainer()(
         model=net,
         physics=physics,
         optimizer=optimizer,
@@ -192,11 +285,24 @@ def train_reconstructor(
         show_progress_bar=progress,
         plot_images=False,
     )
-    t0 = time.perf_counter()
+    if resume is not None:
+
+        def restore_rng(saved: dict[str, Any]) -> None:
+            done = int(saved["epochs_done"])
+            if world > 1:
+                torch.manual_seed(seed + rank + done)
+                sampler.set_epoch(done)
+            else:
+                gen.set_state(saved["loader_rng"])
+                torch.set_rng_state(saved["torch_rng"])
+
+        trainer.resume_state, trainer.restore_rng = resume, restore_rng
+    if epoch_callback is not None:
+        scheduler.on_epoch_end = lambda done: epoch_callback(done, state(done, trainer))
     trainer.train()
-    seconds = time.perf_counter() - t0
+    seconds = prior_seconds + time.perf_counter() - t0
     model.eval()
-    loss = [float(v) for v in next(iter(trainer.loss_history.values()))]
+    loss = prior_loss + [float(v) for v in next(iter(trainer.loss_history.values()), [])]
     if world > 1:  # every rank averaged over the same number of (padded) samples
         loss = [v / world for v in dist.sum_all(loss)]
     return {

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -39,7 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers import SparseSpectralConv
-from .criteria import Criterion, get_criterion
+from ..lowrank import LowRankSpectralConv
+from .criteria import Criterion, get_criterion, mode_parameter
 from .schedules import Schedule, check_amount, get_schedule
 
 __all__ = ["SCOPES", "fine_tune", "prune_and_fine_tune", "prune_modes", "spectral_layers"]
@@ -51,6 +52,9 @@ SCOPES = ("global", "layer")
 def spectral_layers(model: nn.Module) -> list[tuple[str, SparseSpectralConv]]:
     """``(name, layer)`` for every :class:`~spectral_sparse.SparseSpectralConv` in ``model`` (the model itself: ``""``).
 
+    :class:`~spectral_sparse.lowrank.LowRankSpectralConv` layers are included: their
+    modes are pruned through their per-mode parameter (cores or mode factor).
+
     Examples
     --------
     >>> from spectral_sparse.models import SpectralClassifier
@@ -59,7 +63,9 @@ def spectral_layers(model: nn.Module) -> list[tuple[str, SparseSpectralConv]]:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, SparseSpectralConv)]
+    return [
+        (name, m) for name, m in model.named_modules() if isinstance(m, (SparseSpectralConv, LowRankSpectralConv))
+    ]
 
 
 def _layers_or_raise(model: nn.Module) -> list[tuple[str, SparseSpectralConv]]:
@@ -124,11 +130,12 @@ def _apply(
     rows = []
     for (name, layer), positions in zip(named, removal):
         before = len(layer.modes)
+        param = mode_parameter(layer)
         if positions:
-            layer.weight[torch.tensor(positions, dtype=torch.long, device=layer.weight.device)] = 0
+            param[torch.tensor(positions, dtype=torch.long, device=param.device)] = 0
         if compact:
             layer.compact()
-        after = int((layer.weight != 0).flatten(1).any(dim=1).sum())
+        after = int((mode_parameter(layer) != 0).flatten(1).any(dim=1).sum())
         rows.append({"name": name, "modes_before": before, "removed": len(positions), "modes_after": after})
     return rows
 
@@ -148,7 +155,7 @@ def _prune(
         raise ValueError(f"unknown scope {scope!r}; valid scopes: {', '.join(SCOPES)}")
     name, fn = _resolve_criterion(criterion)
     for layer_name, layer in named:
-        if not bool(torch.isfinite(layer.weight.detach()).all()):
+        if not all(bool(torch.isfinite(p.detach()).all()) for p in layer.parameters()):
             raise ValueError(
                 f"layer {layer_name or type(layer).__name__!r} has NaN or infinite weights: their modes cannot "
                 "be ranked (NaN sorts arbitrarily), so nothing was pruned; fix or reinitialise the weights first"
@@ -309,6 +316,7 @@ def prune_and_fine_tune(
     score_batches: int = 4,
     loss_fn: Callable[..., Tensor] | None = None,
     callback: Callable[[int, dict[str, Any]], None] | None = None,
+    resume: Mapping[str, Any] | None = None,
     **train_kwargs: Any,
 ) -> dict[str, Any]:
     """Alternate pruning steps (compacting after each) and fine-tuning, following a schedule.
@@ -339,6 +347,13 @@ def prune_and_fine_tune(
         For ``taylor`` (default: cross-entropy).
     callback : callable, optional
         Called as ``callback(step, summary)`` after each step's fine-tuning.
+    resume : dict, optional
+        The history of an interrupted call with the same arguments, as far as it
+        got (``schedule``, ``amount``, ``targets``, ``modes_initial`` and the
+        ``steps`` done), with ``model`` in the state it had after the last of
+        those steps. The call continues with the next step; since every step
+        prunes relative to ``modes_initial`` and fine-tunes with a fresh, seeded
+        optimizer, the result equals that of an uninterrupted call.
     **train_kwargs
         Passed to :func:`fine_tune` (``seed``, ``device``, ``resolutions``, ``progress``...).
 
@@ -353,8 +368,8 @@ def prune_and_fine_tune(
     ------
     ValueError
         As :func:`prune_modes` (including a layer with NaN or infinite weights at any
-        step), a schedule whose amount differs, a negative ``fine_tune_epochs``, or
-        missing ``data``.
+        step), a schedule whose amount differs, a negative ``fine_tune_epochs``,
+        missing ``data``, or a ``resume`` history of another schedule or model.
 
     Examples
     --------
@@ -401,6 +416,10 @@ def prune_and_fine_tune(
         "modes_initial": {name: n for (name, _), n in zip(named, n0)},
         "steps": [],
     }
+    if resume is not None:
+        n0 = _check_resume(resume, history, [name for name, _ in named])
+        history.update(modes_before=sum(n0), modes_initial=dict(resume["modes_initial"]))
+        history["steps"] = [dict(s) for s in resume["steps"]]
 
     def counts_for(target: float) -> Callable[[list[int]], list[int] | int]:
         def counts(sizes: list[int]) -> list[int] | int:
@@ -411,6 +430,8 @@ def prune_and_fine_tune(
         return counts
 
     for t, target in enumerate(sched.targets(), start=1):
+        if t <= len(history["steps"]):
+            continue  # done before the interruption
         summary = _prune(
             model,
             scope,
@@ -429,3 +450,22 @@ def prune_and_fine_tune(
             callback(t, summary)
     history["modes_after"] = sum(len(layer.modes) for _, layer in named)
     return history
+
+
+def _check_resume(resume: Mapping[str, Any], fresh: dict[str, Any], names: list[str]) -> list[int]:
+    """The original mode counts of an interrupted :func:`prune_and_fine_tune`; ValueError when it does not fit."""
+    needed = ("schedule", "targets", "modes_initial", "steps")
+    if not isinstance(resume, Mapping) or not all(k in resume for k in needed):
+        raise ValueError("resume must be the history of an interrupted prune_and_fine_tune (schedule, targets, ...)")
+    for key in ("schedule", "amount", "targets"):
+        mine, theirs = fresh[key], resume.get(key, fresh[key])
+        if key == "targets":
+            mine, theirs = list(mine), list(theirs) if isinstance(theirs, (list, tuple)) else theirs
+        if theirs != mine:
+            raise ValueError(f"resume: the interrupted run's {key} {theirs!r} differs from this call's {mine!r}")
+    initial = resume["modes_initial"]
+    if not isinstance(initial, Mapping) or list(initial) != names:
+        raise ValueError(f"resume: the interrupted run pruned the layers {list(initial)}, this model has {names}")
+    if not isinstance(resume["steps"], (list, tuple)) or len(resume["steps"]) > len(fresh["targets"]):
+        raise ValueError(f"resume: steps must list at most {len(fresh['targets'])} finished steps")
+    return [int(initial[name]) for name in names]
