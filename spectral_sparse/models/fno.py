@@ -54,6 +54,11 @@ class FNOConfig:
         ``act(K h + W h)`` block.
     backend : str
         Backend of the spectral layers (see :class:`~spectral_sparse.SparseSpectralConv`).
+    rank : int, float, tuple or None
+        ``None`` (default): dense per-mode weights. Otherwise every spectral layer is a
+        :class:`~spectral_sparse.lowrank.LowRankSpectralConv` of this rank (an int, a
+        fraction of ``width``, or ``(r_in, r_out[, r_modes])``, see
+        :func:`~spectral_sparse.lowrank.resolve_rank`); needs ``mixing="dense"``.
     """
 
     lifting_ratio: float = 2.0
@@ -64,8 +69,16 @@ class FNOConfig:
     activation: str = "gelu"
     channel_mlp: float = 0.0
     backend: str = "auto"
+    rank: int | float | tuple | list | None = None
 
     def __post_init__(self) -> None:
+        if self.rank is not None:
+            if isinstance(self.rank, bool) or not isinstance(self.rank, (int, float, tuple, list)):
+                raise ValueError(f"rank must be None, an int, a float fraction or a tuple, got {self.rank!r}")
+            if isinstance(self.rank, list):  # a checkpoint stores tuples as lists
+                self.rank = tuple(self.rank)
+            if self.mixing != "dense":
+                raise ValueError(f"rank (low-rank spectral weights) needs mixing='dense', got {self.mixing!r}")
         if self.embedding not in _EMBEDDINGS:
             raise ValueError(f"embedding must be one of {_EMBEDDINGS}, got {self.embedding!r}")
         if self.activation not in _ACTIVATIONS:
@@ -235,9 +248,15 @@ class SparseFNO(nn.Module):
         act = _ACTIVATIONS[config.activation]
         lift_in = in_channels + config.embedding_channels(d)
         self.lift = _mlp(d, lift_in, width, round(config.lifting_ratio * width), act)
-        self.spectral = nn.ModuleList(
-            SparseSpectralConv(width, width, m, mixing=config.mixing, backend=config.backend) for m in mode_sets
-        )
+        if config.rank is None:
+            spectral: list[nn.Module] = [
+                SparseSpectralConv(width, width, m, mixing=config.mixing, backend=config.backend) for m in mode_sets
+            ]
+        else:
+            from ..lowrank import LowRankSpectralConv
+
+            spectral = [LowRankSpectralConv(width, width, m, config.rank, backend=config.backend) for m in mode_sets]
+        self.spectral = nn.ModuleList(spectral)
         self.skips = nn.ModuleList(_pointwise(d, width, width) for _ in range(n_layers))
         hidden = round(config.channel_mlp * width)
         if hidden > 0:

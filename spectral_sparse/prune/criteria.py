@@ -43,7 +43,17 @@ from torch import Tensor, nn
 
 from ..layers import SparseSpectralConv
 
-__all__ = ["CRITERIA", "Criterion", "energy", "get_criterion", "magnitude", "multiplicity", "taylor"]
+__all__ = [
+    "CRITERIA",
+    "Criterion",
+    "energy",
+    "get_criterion",
+    "magnitude",
+    "mode_parameter",
+    "mode_weights",
+    "multiplicity",
+    "taylor",
+]
 
 Criterion = Callable[[nn.Module, Sequence[SparseSpectralConv], Any, Any], list[Tensor]]
 
@@ -59,6 +69,23 @@ def multiplicity(layer: SparseSpectralConv) -> Tensor:
     """
     idx = layer.modes.indices
     return torch.where((idx == 0).all(dim=1), 1.0, 2.0).to(torch.float64)
+
+
+def mode_weights(layer: nn.Module) -> Tensor:
+    """The per-mode matrices ``W_k`` the layer computes with, complex ``(K, in, out)`` or ``(K, channels)``.
+
+    ``layer.weight`` for a :class:`~spectral_sparse.SparseSpectralConv`; ``U_in G_k U_out^T``
+    for a :class:`~spectral_sparse.lowrank.LowRankSpectralConv` (its ``dense_weight()``).
+    """
+    return layer.dense_weight() if hasattr(layer, "dense_weight") else layer.weight
+
+
+def mode_parameter(layer: nn.Module) -> nn.Parameter:
+    """The Parameter with one row per stored mode (zeroing a row removes that mode).
+
+    ``layer.weight``, or a low-rank layer's ``mode_parameter`` (its per-mode cores or mode factor).
+    """
+    return layer.mode_parameter if hasattr(layer, "mode_parameter") else layer.weight
 
 
 def magnitude(
@@ -77,7 +104,7 @@ def magnitude(
     """
     scores = []
     for layer in layers:
-        w = layer.weight.detach().flatten(1)
+        w = mode_weights(layer).detach().flatten(1)
         scores.append(_power(w, layer).sum(dim=1).to(torch.float64).cpu() * multiplicity(layer))
     return scores
 
@@ -161,7 +188,7 @@ def energy(
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
             x = args[0] if args else kwargs["x"]
             xk = mode_spectrum(x.detach(), layer)  # (K, B, C)
-            w = layer.weight.detach()
+            w = mode_weights(layer).detach()
             yk = xk * w[:, None, :] if w.ndim == 2 else torch.bmm(xk, w.to(xk.dtype))
             totals[i] += _power(yk, layer).sum(dim=(1, 2)).to(torch.float64).cpu()
             seen[i] += 1
@@ -212,11 +239,12 @@ def taylor(
             loss = loss_fn(model(x.to(device)), *(r.to(device) if isinstance(r, Tensor) else r for r in rest))
             if not isinstance(loss, Tensor) or loss.numel() != 1:
                 raise ValueError(f"loss_fn must return a scalar tensor, got {getattr(loss, 'shape', type(loss))}")
-            grads = torch.autograd.grad(loss.reshape(()), [layer.weight for layer in layers], allow_unused=True)
-            for i, (layer, g) in enumerate(zip(layers, grads)):
+            params = [mode_parameter(layer) for layer in layers]
+            grads = torch.autograd.grad(loss.reshape(()), params, allow_unused=True)
+            for i, g in enumerate(grads):
                 if g is None:
                     raise ValueError(f"the loss does not depend on spectral layer {i} (was it called in forward?)")
-                w = layer.weight.detach()
+                w = params[i].detach()
                 inner = (g.conj() * w).real.flatten(1).sum(dim=1)
                 totals[i] += inner.abs().to(torch.float64).cpu()
             n_batches += 1
