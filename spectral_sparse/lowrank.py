@@ -467,7 +467,8 @@ def low_rank(model: nn.Module, rank: Rank, inplace: bool = False) -> nn.Module:
     nn.Module
         The converted model (a :class:`LowRankSpectralConv` when ``model`` is a layer). A
         :class:`~spectral_sparse.models.SparseFNO` also records ``rank`` in its
-        ``FNOConfig``, so it round-trips through :mod:`spectral_sparse.checkpoint`.
+        ``FNOConfig`` (a :class:`~spectral_sparse.models.SpectralClassifier` its ``rank``), so
+        it round-trips through :mod:`spectral_sparse.checkpoint`.
 
     Raises
     ------
@@ -496,8 +497,11 @@ def low_rank(model: nn.Module, rank: Rank, inplace: bool = False) -> nn.Module:
         parent_name, _, child = name.rpartition(".")
         parent = target.get_submodule(parent_name) if parent_name else target
         setattr(parent, child, new)
+    from .models.classifier import SpectralClassifier
     from .models.fno import SparseFNO
 
     if isinstance(target, SparseFNO):
         target.options = replace(target.options, rank=rank)
+    elif isinstance(target, SpectralClassifier):
+        target.rank = rank
     return target

@@ -183,7 +183,7 @@ def test_low_rank_replaces_every_layer_of_any_model():
         assert_close(full(x), model(x), torch.float64)
         same = low_rank(model, 2, inplace=True)
         assert same is model and isinstance(model.spectral[0], LowRankSpectralConv)
-    assert fno.options.rank == 2
+    assert fno.options.rank == 2 and clf.rank == 2 and clf.config["rank"] == 2
     with pytest.raises(ValueError, match="no SparseSpectralConv layers"):
         low_rank(torch.nn.Linear(2, 2), 2)
 
@@ -210,6 +210,20 @@ def test_sparse_fno_with_rank_trains_and_round_trips_through_checkpoints(tmp_pat
     assert torch.equal(loaded(x), model(x))
     rebuilt = SparseFNO.from_config(model.config)
     assert rebuilt.spectral[1].rank == (4, 4, 6)
+
+
+def test_low_rank_classifier_round_trips_through_checkpoints(tmp_path):
+    torch.manual_seed(0)
+    assert "rank" not in SpectralClassifier(1, 3, width=6, modes=3, depth=2).config
+    model = SpectralClassifier(1, 3, width=6, modes=3, depth=2, rank=(3, 3, 4))
+    assert all(isinstance(m, LowRankSpectralConv) for m in model.spectral)
+    prune_modes(model, 0.4)
+    loaded, _ = load_checkpoint(save_checkpoint(tmp_path / "clf.pt", model))
+    x = torch.randn(2, 1, 14, 14)
+    assert loaded.rank == (3, 3, 4) and torch.equal(loaded(x), model(x))
+    converted = low_rank(SpectralClassifier(1, 3, width=6, modes=3, depth=2), 0.5)
+    again, _ = load_checkpoint(save_checkpoint(tmp_path / "conv.pt", converted))
+    assert torch.equal(again(x), converted(x))
 
 
 def test_pruning_composes_with_low_rank_layers(tmp_path):

@@ -66,6 +66,10 @@ class SpectralClassifier(nn.Module):
         ``ModeSet.radial(radius, ndim=2)``.
     depth : int
         Number of spectral blocks.
+    rank : int, float, tuple or None
+        ``None`` (default): dense per-mode weights. Otherwise the spectral layers are
+        :class:`~spectral_sparse.lowrank.LowRankSpectralConv` of this rank (see
+        :func:`~spectral_sparse.lowrank.resolve_rank`); kept in :attr:`config`.
 
     Raises
     ------
@@ -86,7 +90,13 @@ class SpectralClassifier(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, num_classes: int, width: int = 16, modes: ModeSet | float = 4.0, depth: int = 3
+        self,
+        in_channels: int,
+        num_classes: int,
+        width: int = 16,
+        modes: ModeSet | float = 4.0,
+        depth: int = 3,
+        rank: int | float | Sequence[int | float] | None = None,
     ) -> None:
         super().__init__()
         _check_positive(in_channels=in_channels, num_classes=num_classes)
@@ -96,7 +106,14 @@ class SpectralClassifier(nn.Module):
             raise ValueError(f"depth must be >= 1, got {depth}")
         d = modes.ndim
         self.lift = _pointwise(d, in_channels, width)
-        self.spectral = nn.ModuleList(SparseSpectralConv(width, width, modes) for _ in range(depth))
+        if rank is None:
+            self.spectral = nn.ModuleList(SparseSpectralConv(width, width, modes) for _ in range(depth))
+        else:
+            from ..lowrank import LowRankSpectralConv
+
+            rank = tuple(rank) if isinstance(rank, list) else rank
+            self.spectral = nn.ModuleList(LowRankSpectralConv(width, width, modes, rank) for _ in range(depth))
+        self.rank = rank
         self.skips = nn.ModuleList(_pointwise(d, width, width) for _ in range(depth))
         self.act = nn.GELU()
         self.head = nn.Linear(width, num_classes)
@@ -108,13 +125,16 @@ class SpectralClassifier(nn.Module):
         ``SpectralClassifier.from_config(model.config)`` rebuilds the architecture
         (weights not included); see :mod:`spectral_sparse.checkpoint`.
         """
-        return {
+        config = {
             "in_channels": self.lift.in_channels,
             "num_classes": self.head.out_features,
             "width": self.lift.out_channels,
             "modes": self.spectral[0].modes.indices.tolist(),
             "depth": len(self.spectral),
         }
+        if getattr(self, "rank", None) is not None:  # only low-rank models carry it: older configs stay as they were
+            config["rank"] = self.rank
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SpectralClassifier:
