@@ -8,13 +8,15 @@ Examples
 torch.Size([8, 4, 28, 28])
 """
 
-from . import attacks, data, functional, inference, inverse, models, optim, prune, sphere
+from . import attacks, data, functional, inference, inverse, lowrank, models, optim, prune, sphere
 from .inference import predict
 from .layers import SparseSpectralConv
+from .lowrank import LowRankSpectralConv
 from .modes import ModeSet
 from .resample import resample
 
 __all__ = [
+    "LowRankSpectralConv",
     "ModeSet",
     "SparseSpectralConv",
     "attacks",
@@ -22,6 +24,7 @@ __all__ = [
     "functional",
     "inference",
     "inverse",
+    "lowrank",
     "models",
     "optim",
     "predict",
