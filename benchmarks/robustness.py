@@ -175,6 +175,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=["dense", "pruned90", "cnn", "dense-adv", "pruned90-adv"])
     p.add_argument("--cache", type=Path, default=Path("/tmp/spectral_sparse_robustness_cache"))
     p.add_argument("--suffix", default="", help="appended to the result file names")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="write the CSVs and JSON here instead of benchmarks/results/ (the combined figures are then not redrawn)",
+    )
+    p.add_argument("--rank", type=float, default=0.5, help="lowrank models: rank as a fraction of the channels [0.5]")
+    p.add_argument(
+        "--compress-adv-epochs",
+        type=int,
+        default=1,
+        help="lowrank-adv: adversarial fine-tuning epochs after the truncation (same attack and settings) [1]",
+    )
     p.add_argument("--quick", action="store_true", help="tiny smoke run (results go to *_quick files)")
     p.add_argument(
         "--replot", action="store_true", help="only redraw docs/img/robustness_{matrix,corruptions}{,_w16}.png"
@@ -302,7 +315,31 @@ def main(argv: list[str] | None = None) -> int:
         info.update(modes_before=total, **compacted(m))
         return m, {**info, "removed_fraction": 1 - info["modes_after"] / total, "parameters": count_parameters(m)}
 
+    def quantized(source: str, bits: int) -> Any:
+        def build() -> tuple[torch.nn.Module, dict[str, Any]]:
+            from spectral_sparse import quantize
+
+            m = quantize.quantize_model(copy.deepcopy(models[source][0]), bits=bits)
+            return m, {"source": source, "bits": bits, "parameters": count_parameters(m)}
+
+        return build
+
+    def build_lowrank_adv() -> tuple[torch.nn.Module, dict[str, Any]]:
+        from spectral_sparse.lowrank import low_rank
+
+        m = low_rank(models["dense-adv"][0], args.rank)
+        teacher = models["dense-adv"][0] if args.distill else None
+        info = {"rank": args.rank, "parameters_truncated": count_parameters(m)}
+        if args.compress_adv_epochs:
+            info.update(adv(m, args.compress_adv_epochs, args.seed + 6, args.prune_lr, teacher))
+        return m, {**info, "parameters": count_parameters(m)}
+
     builders = {
+        "int8-adv": quantized("dense-adv", 8),
+        "int4-adv": quantized("dense-adv", 4),
+        "lowrank-adv": build_lowrank_adv,
+        "lowrank-int8-adv": quantized("lowrank-adv", 8),
+        "pruned90-int8-adv": quantized("pruned90-adv", 8),
         "dense": train_dense,
         "cnn": train_cnn,
         "pruned90": build_pruned,
@@ -314,9 +351,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     models: dict[str, tuple[torch.nn.Module, dict[str, Any]]] = {}
     order = ["dense", "cnn", "pruned90", "bregman90", "dense-adv", "pruned90-adv", "bregman90-adv", "cnn-resize"]
+    order += ["int8-adv", "int4-adv", "lowrank-adv", "lowrank-int8-adv", "pruned90-int8-adv"]
     needed = set(args.models) | ({"dense"} if set(args.models) - {"cnn", "cnn-resize"} else set())
     needed |= {"cnn"} if "cnn-resize" in args.models else set()
-    needed |= {"dense-adv"} if {"pruned90-adv", "bregman90-adv"} & set(args.models) else set()
+    needed |= {"lowrank-adv"} if "lowrank-int8-adv" in args.models else set()
+    needed |= {"pruned90-adv"} if "pruned90-int8-adv" in args.models else set()
+    from_adv = {"pruned90-adv", "bregman90-adv", "lowrank-adv", "int8-adv", "int4-adv"}
+    needed |= {"dense-adv"} if from_adv & needed else set()
     for name in order:
         if name in needed:
             key = (
@@ -327,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             key += "-distill" if args.distill and ("pruned" in name or "bregman" in name) else ""
             if name == "pruned90-adv" and len(args.prune_stages) > 1:
                 key += "-stages" + "-".join(f"{a:g}" for a in args.prune_stages)
+            if "lowrank" in name:
+                key += f"-r{args.rank:g}-e{args.compress_adv_epochs}"
             models[name] = cached(args.cache, key, builders[name])
             models[name][0].eval()
 
@@ -357,13 +400,14 @@ def main(argv: list[str] | None = None) -> int:
             corruption_rows.append({"model": name + args.tag, **r})
         print(f"{name}: corruptions in {time.perf_counter() - t:.0f} s", flush=True)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = args.results or RESULTS
+    results.mkdir(parents=True, exist_ok=True)
     sfx = args.suffix
-    with (RESULTS / f"robustness_matrix{sfx}.csv").open("w", newline="") as f:
+    with (results / f"robustness_matrix{sfx}.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(matrix_rows[0]))
         w.writeheader()
         w.writerows(matrix_rows)
-    with (RESULTS / f"robustness_corruptions{sfx}.csv").open("w", newline="") as f:
+    with (results / f"robustness_corruptions{sfx}.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(corruption_rows[0]))
         w.writeheader()
         w.writerows(corruption_rows)
@@ -379,8 +423,8 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": time.perf_counter() - t0,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    (RESULTS / f"robustness_mnist{sfx}.json").write_text(json.dumps(facts, indent=2) + "\n")
-    if not args.quick:
+    (results / f"robustness_mnist{sfx}.json").write_text(json.dumps(facts, indent=2) + "\n")
+    if not args.quick and args.results is None:
         replot()  # the combined figures, from every run's CSVs
     print(json.dumps(summary, indent=2))
     print(f"done in {time.perf_counter() - t0:.0f} s")
