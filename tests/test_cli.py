@@ -27,6 +27,7 @@ def test_help_lists_the_subcommands(capsys):
     assert "demo" in out and "train a spectral and a CNN classifier" in out
 
 
+@pytest.mark.slow
 def test_module_entry_point_runs_without_traceback():
     proc = subprocess.run(
         [sys.executable, "-m", "spectral_sparse.cli", "demo", "--help"], capture_output=True, text=True, timeout=120

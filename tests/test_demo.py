@@ -140,6 +140,7 @@ def test_spectral_classifier_gives_the_same_logits_at_every_grid():
 # ---------------------------------------------------------------------------------------------- demo
 
 
+@pytest.mark.slow
 def test_demo_quick_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--no-progress", "--out", str(out), "--seed", "3"]) == 0

@@ -104,6 +104,7 @@ def _worker(rank: int, world: int, ports: list[int], out: str) -> None:
     assert not dist.is_initialized()
 
 
+@pytest.mark.slow
 def test_two_processes(tmp_path: Path) -> None:
     assert dist.world() == 1 and dist.rank() == 0 and dist.is_main() and dist.init_from_env() is False
     ctx = mp.spawn(_worker, args=(2, _free_ports(5), str(tmp_path)), nprocs=2, join=False)
@@ -277,6 +278,7 @@ def _join(ctx, seconds: float) -> None:  # type: ignore[no-untyped-def]
             pytest.fail(f"the two processes did not finish within {seconds:.0f} s")
 
 
+@pytest.mark.slow
 def test_two_processes_adversarial_and_reconstruct(tmp_path: Path) -> None:
     ctx = mp.spawn(_adv_recon_worker, args=(2, _free_ports(3), str(tmp_path)), nprocs=2, join=False)
     _join(ctx, 120)

@@ -31,6 +31,7 @@ def test_every_example_is_covered():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(PLOTS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(PLOTS))
 def test_example_smoke_run_writes_its_plot(script, tmp_path):
     out = tmp_path / "out"

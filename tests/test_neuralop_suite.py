@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 neuralop = pytest.importorskip("neuralop")
+pytestmark = pytest.mark.slow  # a subprocess running neuraloperator's own tests
 
 #: Test files of neuraloperator that build a SpectralConv (directly or through FNOBlocks).
 #: Left out for run time: models/tests/test_uno.py (~4 min) and test_gino.py (~30 s);
