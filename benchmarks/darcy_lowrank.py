@@ -74,11 +74,19 @@ class LowRankCandidate:
         return darcy.Candidate(self.label, self.prune).steps(epochs)
 
 
-CANDIDATES = (
+CANDIDATES = (  # every one at most TFNO's 31,842 spectral parameters per layer (box: 137 modes, radial r: 35-75)
     LowRankCandidate("box, rank (18, 18), mode factor 30", (18, 18, 30)),
     LowRankCandidate("box, rank 10", 10),
     LowRankCandidate("radial 4.5, rank 20", 20, radius=4.5),
     LowRankCandidate("box, rank 16, 75% of modes pruned at 30%", 16, prune=((0.3, 0.75),)),
+    LowRankCandidate("box, rank (32, 32), mode factor 12", (32, 32, 12)),
+    LowRankCandidate(
+        "box, rank (18, 18), mode factor 30, 75% of modes pruned at 30%", (18, 18, 30), prune=((0.3, 0.75),)
+    ),
+    LowRankCandidate("radial 5, rank (24, 24), mode factor 24", (24, 24, 24), radius=5.0),
+    LowRankCandidate("radial 6, rank (20, 20), mode factor 30", (20, 20, 30), radius=6.0),
+    LowRankCandidate("radial 6, rank (32, 32), mode factor 12", (32, 32, 12), radius=6.0),
+    LowRankCandidate("radial 7, rank (20, 20), mode factor 30", (20, 20, 30), radius=7.0),
 )
 
 
@@ -149,6 +157,8 @@ def select(x, y, budget: int, args: argparse.Namespace) -> tuple[LowRankCandidat
     norm = (float(fit[1].mean()), float(fit[1].std()))
     rows = []
     for cand in CANDIDATES:
+        if args.candidates and cand.label not in args.candidates:
+            continue
         model = cand.model(args.seed, args.channel_mlp)
         print(f"selection: {cand.label} (train {n_fit}, validate {args.n_val})", flush=True)
         info = train(model, fit, norm, args, cand.steps(args.epochs))
@@ -196,7 +206,7 @@ def run_darcy(args: argparse.Namespace) -> int:
     )
     plans["neuralop FNO"] = plans["neuralop TFNO"] = None
     for cand in CANDIDATES:
-        if cand is chosen or args.all_final:
+        if cand is chosen or (args.all_final and (not args.candidates or cand.label in args.candidates)):
             name = f"low-rank SparseFNO: {cand.label}" + (" (selected)" if cand is chosen else "")
             models[name], plans[name] = cand.model(args.seed, args.channel_mlp), cand
 
@@ -253,7 +263,7 @@ def run_darcy(args: argparse.Namespace) -> int:
         "latency": f"batch 50, inference_mode, median of {args.repeats} interleaved repeats after 3 warm-up calls",
         "goals": goals,
     }
-    suffix = "_quick" if args.quick else f"_seed{args.seed}"
+    suffix = "_quick" if args.quick else f"_{args.tag}seed{args.seed}"
     args.results.mkdir(parents=True, exist_ok=True)
     fields = list(next(iter(results.values())))
     with open(args.results / f"darcy{suffix}.csv", "w", newline="") as f:
@@ -361,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--backend", default="auto", help="backend of the layers in --layer-latency")
+    parser.add_argument("--candidates", nargs="+", default=None, help="restrict the selection to these labels")
+    parser.add_argument("--tag", default="", help="prefix of the seed in the output names (e.g. 'round1_')")
     parser.add_argument("--all-final", action="store_true", help="train every candidate on all pairs too")
     parser.add_argument("--layer-latency", action="store_true", help="instead: one layer's latency against rank")
     parser.add_argument("--quick", action="store_true")
