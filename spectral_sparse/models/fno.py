@@ -187,7 +187,7 @@ class SparseFNO(nn.Module):
     ndim : int, optional
         Number of grid axes; needed only when ``modes`` is an int or a radius.
     config : FNOConfig, optional
-        Rare options (embedding, MLP ratios, mixing, activation, backend).
+        Rare options (embedding, MLP ratios, mixing, activation, backend, low-rank ``rank``).
 
     Shapes
     ------
