@@ -22,14 +22,38 @@ def _register(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ckpt")
-    argv = ["train", "--data", "shapes", "--resolution", "20", "--n-train", "64", "--n-test", "24", "--epochs", "1"]
+    argv = [
+        "train",
+        "--data",
+        "shapes",
+        "--train-resolution",
+        "20",
+        "--n-train",
+        "64",
+        "--n-test",
+        "24",
+        "--epochs",
+        "1",
+    ]
     assert cli.main([*argv, "--width", "4", "--modes", "3", "--depth", "1", "--no-progress", "--out", str(out)]) == 0
     return out / "checkpoint.pt"
 
 
 def test_attack_writes_results_and_examples(checkpoint: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "a"
-    argv = ["attack", str(checkpoint), "--resolutions", "16", "20", "--steps", "2", "--eps", "0.1", "--n-test", "8"]
+    argv = [
+        "attack",
+        str(checkpoint),
+        "--resolutions",
+        "16",
+        "20",
+        "--attack-steps",
+        "2",
+        "--eps",
+        "0.1",
+        "--n-test",
+        "8",
+    ]
     assert cli.main([*argv, "--no-progress", "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["attack"] == "PGD" and res["eps"] == 0.1 and res["steps"] == 2 and res["norm"] == "linf"
@@ -42,18 +66,22 @@ def test_attack_writes_results_and_examples(checkpoint: Path, tmp_path: Path, ca
 
     out = tmp_path / "f"
     argv = ["attack", str(checkpoint), "--attack", "fourier-pgd", "--fourier-modes", "3", "--resolutions", "20"]
-    assert cli.main([*argv, "--steps", "1", "--n-test", "4", "--no-progress", "--out", str(out)]) == 0
+    assert cli.main([*argv, "--attack-steps", "1", "--n-test", "4", "--no-progress", "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["attack"] == "FourierPGD" and res["norm"] == "l2" and res["modes"] == 15
 
 
 def test_robustness_matrix_and_corruptions(checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "r"
-    base = ["robustness", str(checkpoint), "--sources", "16", "20", "--targets", "16", "24", "--steps", "1"]
+    base = ["robustness", str(checkpoint), "--sources", "16", "20", "--targets", "16", "24", "--attack-steps", "1"]
     argv = [*base, "--n-test", "6", "--corruptions", "contrast", "gaussian_noise", "--severities", "1", "5"]
     assert cli.main([*argv, "--no-progress", "--out", str(out)]) == 0
-    for name in ("matrix.json", "matrix.csv", "matrix.png", "corruptions.json", "corruptions.csv"):
+    for name in ("results.json", "results.csv", "matrix.json", "matrix.csv", "matrix.png", "corruptions.json"):
         assert (out / name).is_file(), name
+    summary = json.loads((out / "results.json").read_text())  # what every analysis subcommand writes
+    assert summary["matrix"]["rows"] == json.loads((out / "matrix.json").read_text())["rows"]
+    assert summary["corruptions"] == json.loads((out / "corruptions.json").read_text())["rows"]
+    assert (out / "results.csv").read_text() == (out / "matrix.csv").read_text()
     assert (out / "matrix.png").read_bytes()[:8] == PNG
     m = json.loads((out / "matrix.json").read_text())
     assert m["sources"] == [16, 20] and m["targets"] == [16, 24]
@@ -71,6 +99,7 @@ def test_robustness_matrix_and_corruptions(checkpoint: Path, tmp_path: Path) -> 
     out2 = tmp_path / "r2"  # corruptions skipped with an empty list
     assert cli.main([*base, "--n-test", "4", "--corruptions", "--no-progress", "--out", str(out2)]) == 0
     assert (out2 / "matrix.csv").is_file() and not (out2 / "corruptions.csv").exists()
+    assert json.loads((out2 / "results.json").read_text())["corruptions"] is None
 
 
 def test_errors_are_one_line(checkpoint: Path, tmp_path: Path, capsys) -> None:
@@ -82,7 +111,10 @@ def test_errors_are_one_line(checkpoint: Path, tmp_path: Path, capsys) -> None:
         (["robustness", str(checkpoint), "--corruptions", "fog"], "unknown corruption 'fog'"),
     ]
     for argv, message in cases:
-        assert cli.main([*argv, "--n-test", "2", "--steps", "1", "--no-progress", "--out", str(tmp_path / "e")]) == 1
+        assert (
+            cli.main([*argv, "--n-test", "2", "--attack-steps", "1", "--no-progress", "--out", str(tmp_path / "e")])
+            == 1
+        )
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "Traceback" not in err and message in err, err
     with pytest.raises(SystemExit) as exc:

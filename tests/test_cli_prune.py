@@ -15,7 +15,7 @@ from spectral_sparse.cli import main
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 TINY = ["--width", "6", "--modes", "3", "--depth", "2"]  # 15 modes per spectral layer
-SHAPES = ["--data", "shapes", "--resolution", "16", "--n-train", "48", "--n-test", "32"]
+SHAPES = ["--data", "shapes", "--train-resolution", "16", "--n-train", "48", "--n-test", "32"]
 
 
 @pytest.fixture(autouse=True)

@@ -19,8 +19,11 @@ def _train(out: Path, *extra: str) -> int:
 
 
 def test_train_then_evaluate_shapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    common = ["--data", "shapes", "--resolution", "20", "--n-train", "64", "--n-test", "32"]
-    assert _train(tmp_path / "spec", *common, "--model", "spectral", "--resolutions", "16", "20", *TINY_SPECTRAL) == 0
+    common = ["--data", "shapes", "--train-resolution", "20", "--n-train", "64", "--n-test", "32"]
+    assert (
+        _train(tmp_path / "spec", *common, "--model", "spectral", "--train-resolutions", "16", "20", *TINY_SPECTRAL)
+        == 0
+    )
     assert _train(tmp_path / "cnn", *common, "--model", "cnn", "--cnn-widths", "4", "8") == 0
     for name in ("spec", "cnn"):
         assert (tmp_path / name / "checkpoint.pt").is_file()
@@ -95,7 +98,7 @@ def test_bad_checkpoints_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_train_sparse_optimizer_reaches_target_and_compacts(tmp_path: Path) -> None:
     from spectral_sparse.checkpoint import load_checkpoint
 
-    common = ["--data", "shapes", "--resolution", "20", "--n-train", "256", "--n-test", "32", "--epochs", "2"]
+    common = ["--data", "shapes", "--train-resolution", "20", "--n-train", "256", "--n-test", "32", "--epochs", "2"]
     sparse = ["--optimizer", "linbreg", "--lr", "0.1", "--lam", "0.05", "--batch-size", "16"]
     steer = ["--target-sparsity", "0.5", "--control-interval", "1"]
     argv = [*common, "--width", "6", "--modes", "4", "--depth", "1", *sparse, *steer]
@@ -111,7 +114,7 @@ def test_train_sparse_optimizer_reaches_target_and_compacts(tmp_path: Path) -> N
 
 
 def test_train_sparse_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    common = ["--data", "shapes", "--resolution", "16", "--n-train", "32", "--n-test", "16", *TINY_SPECTRAL]
+    common = ["--data", "shapes", "--train-resolution", "16", "--n-train", "32", "--n-test", "16", *TINY_SPECTRAL]
     assert _train(tmp_path / "a", *common, "--density", "0.5") == 1
     assert "need a sparse --optimizer" in capsys.readouterr().err
     assert _train(tmp_path / "b", *common[:-6], "--model", "cnn", "--optimizer", "adabreg") == 1
@@ -129,9 +132,9 @@ def test_train_sparse_option_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_train_adversarial(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from spectral_sparse.checkpoint import load_checkpoint
 
-    common = ["--data", "shapes", "--resolution", "16", "--n-train", "64", "--n-test", "32", *TINY_SPECTRAL]
+    common = ["--data", "shapes", "--train-resolution", "16", "--n-train", "64", "--n-test", "32", *TINY_SPECTRAL]
     adv = ["--attack", "pgd", "--eps", "0.05", "--attack-steps", "2", "--clean-weight", "0.5", "--epochs", "2"]
-    assert _train(tmp_path / "adv", *common, "--resolutions", "12", "16", *adv) == 0
+    assert _train(tmp_path / "adv", *common, "--train-resolutions", "12", "16", *adv) == 0
     assert "Adversarially trained with PGD" in capsys.readouterr().out
     hist = json.loads((tmp_path / "adv" / "history.json").read_text())
     facts = hist["adversarial_training"]
@@ -148,7 +151,7 @@ def test_train_adversarial(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_train_adversarial_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    common = ["--data", "shapes", "--resolution", "16", "--n-train", "32", "--n-test", "16", *TINY_SPECTRAL]
+    common = ["--data", "shapes", "--train-resolution", "16", "--n-train", "32", "--n-test", "16", *TINY_SPECTRAL]
     for bad, message in [
         (["--attack", "cw"], "invalid choice: 'cw'"),
         (["--attack", "pgd", "--eps", "0"], "--eps: expected a positive number, got '0'"),

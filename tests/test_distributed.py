@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 
 from spectral_sparse import distributed as dist
 
-TINY = ["--data", "shapes", "--resolution", "16", "--n-train", "64", "--n-test", "32"]
+TINY = ["--data", "shapes", "--train-resolution", "16", "--n-train", "64", "--n-test", "32"]
 TINY += ["--width", "4", "--modes", "3", "--depth", "1", "--batch-size", "16", "--no-progress", "--threads", "1"]
 
 

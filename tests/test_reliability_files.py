@@ -16,7 +16,7 @@ from spectral_sparse.cli import main
 from spectral_sparse.cli._common import save_figure, write_csv, write_json
 from spectral_sparse.models import SpectralClassifier
 
-SHAPES = ["--data", "shapes", "--resolution", "16", "--n-train", "48", "--n-test", "16", "--batch-size", "16"]
+SHAPES = ["--data", "shapes", "--train-resolution", "16", "--n-train", "48", "--n-test", "16", "--batch-size", "16"]
 TINY = ["--width", "4", "--modes", "3", "--depth", "1", "--no-progress"]
 
 

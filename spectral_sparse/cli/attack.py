@@ -15,18 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..data.mnist import SPLIT_NOTE
-from ._common import (
-    ATTACKS,
-    CLIError,
-    describe_attack,
-    make_attack,
-    non_negative_float,
-    positive_int,
-    prepare_run,
-    save_figure,
-    write_csv,
-    write_json,
-)
+from ._common import CLIError, describe_attack, positive_int, prepare_run, save_figure, write_csv, write_json
+from ._shared import add_attack_arguments, build_attack, load_attacked
 
 HELP = "attack a saved classifier (FGSM, PGD, FourierPGD) at several resolutions; JSON, CSV and example PNG"
 DESCRIPTION = (
@@ -34,26 +24,6 @@ DESCRIPTION = (
     "every --resolutions grid and report clean and robust accuracy. Inputs are in [0, 1]. Writes results.json, "
     "results.csv and examples.png to --out. MNIST: " + SPLIT_NOTE + "."
 )
-
-
-def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
-    """Checkpoint, data and attack options shared by ``attack`` and ``robustness``."""
-    parser.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="checkpoint.pt written by train")
-    parser.add_argument("--attack", choices=ATTACKS, default="pgd", help="attack [pgd]")
-    parser.add_argument("--eps", type=non_negative_float, default=0.1, help="budget [0.1]")
-    parser.add_argument("--alpha", type=non_negative_float, default=None, help="step size [2.5 eps / steps]")
-    parser.add_argument("--steps", type=positive_int, default=20, help="iterations (PGD, FourierPGD) [20]")
-    parser.add_argument(
-        "--norm", default=None, help="PGD: linf or l2 [linf]; FourierPGD: l2 or linf-coeff (function space) [l2]"
-    )
-    parser.add_argument("--fourier-modes", type=non_negative_float, default=6.0, help="FourierPGD mode radius [6]")
-    parser.add_argument("--no-random-start", action="store_true", help="start PGD at the clean image")
-    parser.add_argument("--n-test", type=positive_int, default=200, help="attack the first N test images [200]")
-    parser.add_argument("--batch-size", type=positive_int, default=50, help="images attacked at a time [50]")
-    parser.add_argument("--method", default="fourier", help="resize method that puts the test set on a grid [fourier]")
-    parser.add_argument(
-        "--data-dir", type=Path, default=None, help="MNIST directory (default: the checkpoint's, else the default)"
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,33 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load(args: argparse.Namespace) -> tuple[Any, dict[str, Any], Any, Any]:
-    """``model, metadata, x_test, y_test`` (test images clamped to [0, 1]); CLIError for bad files or data."""
-    from ..checkpoint import load_checkpoint
-    from .evaluate import _test_set
-
-    try:
-        model, meta = load_checkpoint(args.checkpoint)
-    except (FileNotFoundError, ValueError) as err:
-        raise CLIError(str(err)) from None
-    model.to(args.device)
-    x, y = _test_set(meta, argparse.Namespace(**{**vars(args), "n_test": args.n_test}))
-    return model, meta, x.clamp(0, 1), y
-
-
-def build_attack(args: argparse.Namespace, model: Any) -> Any:
-    """The attack named by ``--attack`` with its options, bound to ``model``; CLIError for bad combinations."""
-    return make_attack(
-        model,
-        args.attack,
-        args.eps,
-        alpha=args.alpha,
-        steps=args.steps,
-        norm=args.norm,
-        fourier_modes=args.fourier_modes,
-        random_start=not args.no_random_start,
-        seed=args.seed,
-    )
+#: ``model, metadata, x_test, y_test`` (images clamped to [0, 1]): :func:`~spectral_sparse.cli._shared.load_attacked`.
+load = load_attacked
 
 
 #: Plain facts about an attack for the results files (:func:`~spectral_sparse.cli._common.describe_attack`).

@@ -102,9 +102,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resolutions",
         type=parse_resolutions,
-        default=parse_resolutions(DEFAULT_RESOLUTIONS),
+        nargs="+",
+        default=[parse_resolutions(DEFAULT_RESOLUTIONS)],
         metavar="LIST",
-        help=f"comma-separated test grids (N or HxW) [{DEFAULT_RESOLUTIONS}]",
+        help=f"test grids (N or HxW), space- or comma-separated [{DEFAULT_RESOLUTIONS}]",
     )
 
 
@@ -114,7 +115,8 @@ def _config(args: argparse.Namespace) -> DemoConfig:
         explicit = getattr(args, key)
         setattr(cfg, key, explicit if explicit is not None else QUICK[key] if args.quick else getattr(cfg, key))
     # the training grid is always evaluated: the agreement column is measured against it
-    res = tuple(args.resolutions)
+    # one tuple of grids per word: --resolutions 16 28x40 and --resolutions 16,28x40 give the same grids
+    res = tuple(dict.fromkeys(r for group in args.resolutions for r in group))
     cfg.resolutions = res if cfg.train_resolution in res else (cfg.train_resolution, *res)
     return cfg
 

@@ -16,13 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import load_checkpoint
 from ..data.mnist import SPLIT_NOTE
-from ..data.shapes import make_shapes
 from ..models import CNNClassifier, cnn_to_spectral
 from ..training import EVAL_MODES, evaluate_resolutions
 from ._common import CLIError, positive_int, prepare_run, save_figure, write_csv, write_json
-from .train import load_data
+from ._shared import load_model, test_set
 
 HELP = "test saved classifiers at many resolutions (raw and/or resize-first); table, CSV, JSON and a plot"
 DESCRIPTION = (
@@ -72,20 +70,8 @@ def _label(path: Path, used: set[str]) -> str:
     return label
 
 
-def _test_set(meta: dict[str, Any], args: argparse.Namespace) -> tuple[Any, Any]:
-    data = meta.get("data")
-    if data == "mnist":
-        if args.data_dir is None and meta.get("data_dir") and Path(meta["data_dir"]).is_dir():
-            args = argparse.Namespace(**{**vars(args), "data_dir": Path(meta["data_dir"])})
-        _, (x, y), _ = load_data("mnist", args, 28)
-    elif data == "shapes":
-        res = int(meta["train_resolution"])
-        x, y = make_shapes(int(meta.get("n_test", 1000)), res, seed=int(meta["shapes_test_seed"]))
-    else:
-        raise CLIError(f"checkpoint metadata names an unknown data set {data!r} (expected 'mnist' or 'shapes')")
-    if args.n_test:
-        x, y = x[: args.n_test], y[: args.n_test]
-    return x, y
+#: The old name of :func:`~spectral_sparse.cli._shared.test_set`.
+_test_set = test_set
 
 
 def evaluate_models(
@@ -186,11 +172,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoints = []
     notes = set()
     for path in args.checkpoints:
-        try:
-            model, meta = load_checkpoint(path)
-        except (FileNotFoundError, ValueError) as err:
-            raise CLIError(str(err)) from None
-        model.to(args.device)
+        model, meta = load_model(path, args.device)
         label = _label(path, used)
         train_res = int(meta.get("train_resolution", 28))
         kind = "cnn" if isinstance(model, CNNClassifier) else "spectral"
@@ -201,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as err:
                 raise CLIError(f"cannot convert {label}: {err}") from None
             entries.append((f"{label}->spectral", converted, train_res, "cnn->spectral"))
-        x, y = _test_set(meta, args)
+        x, y = test_set(meta, args)
         notes.add(str(meta.get("split", "")))
         try:
             rows += evaluate_models(

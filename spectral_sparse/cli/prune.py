@@ -28,14 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .. import distributed as dist
 from ..checkpoint import atomic_write_text
 from ..data.mnist import SPLIT_NOTE
 from ..prune.criteria import CRITERIA
 from ..prune.schedules import SCHEDULES
 from ._common import CLIError, non_negative_int, positive_float, positive_int, prepare_run, write_csv, write_json
+from ._shared import load_model, test_set, train_set
 
 HELP = "prune the Fourier modes of a trained spectral classifier; accuracy, modes, parameters and FLOPs before/after"
 DESCRIPTION = (
@@ -97,27 +96,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _train_set(meta: dict[str, Any], args: argparse.Namespace, res: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The checkpoint's training split at the training grid (first ``--n-train``)."""
-    from ..data.shapes import make_shapes
-    from .train import load_data
-
-    data = meta.get("data")
-    if data == "mnist":
-        if args.data_dir is None and meta.get("data_dir") and Path(meta["data_dir"]).is_dir():
-            args = argparse.Namespace(**{**vars(args), "data_dir": Path(meta["data_dir"])})
-        (x, y), _, _ = load_data("mnist", args, 28)
-        if args.n_train:
-            x, y = x[: args.n_train], y[: args.n_train]
-        if res != 28:
-            from ..data.transforms import resize
-
-            x = resize(x, res)
-        return x, y
-    if data == "shapes":
-        n = args.n_train or int(meta.get("n_train", 3000))
-        return make_shapes(n, res, seed=int(meta.get("seed", 0)))
-    raise CLIError(f"checkpoint metadata names an unknown data set {data!r} (expected 'mnist' or 'shapes')")
+#: The old name of :func:`~spectral_sparse.cli._shared.train_set`.
+_train_set = train_set
 
 
 #: Options a resumed run must repeat unchanged (the first-step checkpoint records them).
@@ -143,12 +123,7 @@ def _settings(args: argparse.Namespace, n_steps: int) -> dict[str, Any]:
 
 def _load_partial(args: argparse.Namespace, n_steps: int) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """``(model, metadata, progress)`` of the ``--resume`` checkpoint; CLIError when it cannot be continued."""
-    from ..checkpoint import load_checkpoint
-
-    try:
-        model, meta = load_checkpoint(args.resume)
-    except (FileNotFoundError, ValueError) as err:
-        raise CLIError(f"--resume: {err}") from None
+    model, meta = load_model(args.resume, flag="--resume")
     progress = meta.get("pruning_progress")
     if not isinstance(progress, dict):
         raise CLIError(
@@ -200,18 +175,14 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..checkpoint import save_checkpoint
     from ..prune import prune_and_fine_tune, sparsity_report, spectral_layers
     from ..training import evaluate_resolutions
-    from .evaluate import _test_set
 
     t0 = time.perf_counter()
     env = prepare_run(args)
     n_steps = 1 if args.schedule == "one_shot" else args.steps
-    try:
-        model, meta = load_checkpoint(args.checkpoint)
-    except (FileNotFoundError, ValueError) as err:
-        raise CLIError(str(err)) from None
+    model, meta = load_model(args.checkpoint)
     progress_state: dict[str, Any] | None = None
     if args.resume is not None:
         model, _, progress_state = _load_partial(args, n_steps)
@@ -223,9 +194,9 @@ def _run(args: argparse.Namespace) -> int:
     args.device = dist.local_device(args.device)  # cuda:LOCAL_RANK under torchrun
     model.to(args.device)
     res = int(meta.get("train_resolution", 28))
-    x_test, y_test = _test_set(meta, args)
+    x_test, y_test = test_set(meta, args)
     needs_train = args.fine_tune_epochs > 0 or args.criterion in ("energy", "taylor")
-    train = _train_set(meta, args, res) if needs_train else None
+    train = train_set(meta, args, res) if needs_train else None
     progress = not args.no_progress
 
     settings = {

@@ -4,8 +4,10 @@ An attack is crafted at every source grid and its adversarial images are moved
 (``--transfer-method``) to every target grid, where the model classifies them
 (:func:`spectral_sparse.attacks.robustness_matrix`). Then the test images at
 ``--corruption-resolution`` are corrupted (:mod:`spectral_sparse.attacks.corruptions`)
-at every severity. Writes ``matrix.json``, ``matrix.csv``, ``matrix.png`` (heat
-map), ``corruptions.csv`` and ``corruptions.json``.
+at every severity. Writes, like the other analysis subcommands, ``results.json``
+(everything: the matrix and the corruption rows) and ``results.csv`` (the matrix
+rows), and also ``matrix.json``, ``matrix.csv``, ``matrix.png`` (heat map),
+``corruptions.csv`` and ``corruptions.json``.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from ..data.mnist import SPLIT_NOTE
-from ._common import CLIError, positive_int, prepare_run, save_figure, write_csv, write_json
-from .attack import add_attack_arguments, build_attack, describe, load
+from ._common import CLIError, describe_attack, positive_int, prepare_run, save_figure, write_csv, write_json
+from ._shared import add_attack_arguments, build_attack, load_attacked
 
 HELP = "resolution matrix of robust accuracy (heat map) and accuracy under common corruptions"
 DESCRIPTION = (
     "Craft an attack at each --sources grid, evaluate it at each --targets grid, and measure accuracy under "
-    "the corruption suite (5 severities) at --corruption-resolution. Writes matrix.json, matrix.csv, matrix.png, "
-    "corruptions.json and corruptions.csv to --out. MNIST: " + SPLIT_NOTE + "."
+    "the corruption suite (5 severities) at --corruption-resolution. Writes results.json, results.csv, "
+    "matrix.json, matrix.csv, matrix.png, corruptions.json and corruptions.csv to --out. MNIST: " + SPLIT_NOTE + "."
 )
 
 
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     env = prepare_run(args)
-    model, meta, x, y = load(args)
+    model, meta, x, y = load_attacked(args)
     attack = build_attack(args, model)
     if args.corruptions:
         for name in args.corruptions:
@@ -114,15 +116,18 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise CLIError(str(err)) from None
-    facts = describe(attack)
+    facts = describe_attack(attack)
     out = args.out
     common = {**env, **facts, "checkpoint": str(args.checkpoint), "split": meta.get("split", "")}
-    write_json(out / "matrix.json", {**common, **{k: v for k, v in res.items() if k != "matrix"}})
-    write_csv(out / "matrix.csv", [{**r, "attack": facts["attack"], "eps": facts["eps"]} for r in res["rows"]])
+    matrix = {k: v for k, v in res.items() if k != "matrix"}
+    matrix_rows = [{**r, "attack": facts["attack"], "eps": facts["eps"]} for r in res["rows"]]
+    write_json(out / "matrix.json", {**common, **matrix})
+    write_csv(out / "matrix.csv", matrix_rows)
     plot_matrices([(f"{facts['attack']} eps={args.eps}", res)], out / "matrix.png", str(args.checkpoint))
     print(f"Robust accuracy (%) under {facts['attack']} eps={args.eps} on {len(y)} test images")
     print(format_matrix(res))
     files = ["matrix.json", "matrix.csv", "matrix.png"]
+    rows: list[dict[str, Any]] | None = None
     if args.corruptions is None or args.corruptions:
         xc = resize(x, args.corruption_resolution, method=args.method, clamp=(0.0, 1.0))
         try:
@@ -147,6 +152,13 @@ def run(args: argparse.Namespace) -> int:
             by_name.setdefault(r["corruption"], {})[r["severity"]] = r["accuracy"]
         for name, accs in by_name.items():
             print(f"{name:>15} " + " ".join(f"{100 * a:6.1f}" for a in accs.values()))
+    # the files every analysis subcommand writes: results.json (everything) and results.csv (the main table)
+    write_json(
+        out / "results.json",
+        {**common, "matrix": matrix, "corruptions": rows, "wall_seconds": time.perf_counter() - t0},
+    )
+    write_csv(out / "results.csv", matrix_rows)
+    files = ["results.json", "results.csv", *files]
     if common["split"]:
         print(common["split"])
     print(f"Wrote {', '.join(files)} to {out}/")
