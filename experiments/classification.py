@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/classification.py --seed 0 --threads 2          # both data sets (~20-30 min on 2 CPU cores)
-    python benchmarks/classification.py --data shapes --quick          # smoke run, seconds
+    python -m experiments.classification --seed 0 --threads 2          # both data sets (~20-30 min on 2 CPU cores)
+    python -m experiments.classification --data shapes --quick          # smoke run, seconds
 
 MNIST: trained on the first 8,000 images of the official MNIST test set, tested
 on the last 2,000 (``spectral_sparse.data.SPLIT_NOTE``), at 28x28; tested raw at
@@ -26,22 +26,19 @@ import argparse
 import csv
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from spectral_sparse.checkpoint import save_checkpoint
+from spectral_sparse.cli.evaluate import evaluate_models, format_rows, plot_accuracy
+from spectral_sparse.data import CLASSES, SPLIT_NOTE, default_data_root, make_shapes, mnist_split
+from spectral_sparse.models import CNNClassifier, SpectralClassifier, cnn_to_spectral
+from spectral_sparse.training import train_classifier
 
-from spectral_sparse.checkpoint import save_checkpoint  # noqa: E402
-from spectral_sparse.cli.evaluate import evaluate_models, format_rows, plot_accuracy  # noqa: E402
-from spectral_sparse.data import CLASSES, SPLIT_NOTE, default_data_root, make_shapes, mnist_split  # noqa: E402
-from spectral_sparse.models import CNNClassifier, SpectralClassifier, cnn_to_spectral  # noqa: E402
-from spectral_sparse.training import train_classifier  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 #: Per data set: training grid, test grids, sizes and model/optimiser settings.
 SETTINGS: dict[str, dict[str, Any]] = {

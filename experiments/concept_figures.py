@@ -2,7 +2,7 @@
 
 Run from the repository root (seconds; seed 0)::
 
-    python benchmarks/concept_figures.py
+    python -m experiments.concept_figures
 
 Writes ``docs/img/concepts_modes.png``, ``docs/img/concepts_invariance.png`` and
 ``docs/img/concepts_cost.png``. The cost figure reads the CPU layer benchmark
@@ -13,7 +13,6 @@ docs/benchmarks.md for its machine and settings); the other two compute what the
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -22,12 +21,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import spectral_sparse as ss
+from spectral_sparse.attacks.fourier import render
 
-import spectral_sparse as ss  # noqa: E402
-from spectral_sparse.attacks.fourier import render  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 IMG = ROOT / "docs" / "img"
 

@@ -2,9 +2,9 @@
 
 Run from the repository root::
 
-    python benchmarks/darcy.py --seed 0 --threads 1        # ~12 min on one core (selection + final)
-    python benchmarks/darcy.py --quick                     # smoke run, seconds; writes darcy_quick.*
-    python benchmarks/darcy.py --sweep 0.5 0.8 0.9 0.95 0.98 --threads 1   # error/latency vs modes removed
+    python -m experiments.darcy --seed 0 --threads 1        # ~12 min on one core (selection + final)
+    python -m experiments.darcy --quick                     # smoke run, seconds; writes darcy_quick.*
+    python -m experiments.darcy --sweep 0.5 0.8 0.9 0.95 0.98 --threads 1   # error/latency vs modes removed
 
 Data: neuraloperator's small Darcy-flow set (``spectral_sparse.data.darcy``): all
 1,000 training pairs at 16x16; test on the 50 pairs at 16x16 and, zero-shot, on
@@ -62,17 +62,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from benchmarks.timing import device_name, interleaved_times, median_ms
+from spectral_sparse import ModeSet, SparseSpectralConv
+from spectral_sparse.data.darcy import load_darcy
+from spectral_sparse.models import count_parameters
+from spectral_sparse.models.fno import FNOConfig, SparseFNO
+from spectral_sparse.prune import prune_modes
+from spectral_sparse.prune.schedules import gradual
 
-from benchmarks.timing import device_name, interleaved_times, median_ms  # noqa: E402
-from spectral_sparse import ModeSet, SparseSpectralConv  # noqa: E402
-from spectral_sparse.data.darcy import load_darcy  # noqa: E402
-from spectral_sparse.models import count_parameters  # noqa: E402
-from spectral_sparse.models.fno import FNOConfig, SparseFNO  # noqa: E402
-from spectral_sparse.prune import prune_modes  # noqa: E402
-from spectral_sparse.prune.schedules import gradual  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WIDTH, N_MODES = 32, (16, 16)
 
@@ -445,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         "faster_cpu_32": ours["speedup_vs_fno_32"] > 1,
     }
     meta = {
-        "command": "python benchmarks/darcy.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m experiments.darcy " + " ".join(sys.argv[1:] if argv is None else argv),
         "data": "neuraloperator small Darcy: train 1000 @16x16, test 50 @16x16 and 50 @32x32 (zero-shot)",
         "seed": args.seed,
         "epochs": args.epochs,

@@ -2,9 +2,9 @@
 
 Run from the repository root::
 
-    OMP_NUM_THREADS=1 python benchmarks/inverse.py --threads 1                 # every setting in PHYSICS
-    OMP_NUM_THREADS=1 python benchmarks/inverse.py --physics deblur --quick    # smoke run
-    python benchmarks/inverse.py --report                                      # tables and goals from the CSVs
+    OMP_NUM_THREADS=1 python -m experiments.inverse --threads 1                 # every setting in PHYSICS
+    OMP_NUM_THREADS=1 python -m experiments.inverse --physics deblur --quick    # smoke run
+    python -m experiments.inverse --report                                      # tables and goals from the CSVs
 
 For each setting of :data:`PHYSICS` (``spectral_sparse.inverse.make_physics`` parameters and data):
 
@@ -35,22 +35,17 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import spectral_sparse as ss  # noqa: E402
-from spectral_sparse.cli.reconstruct import plot_panels  # noqa: E402
-from spectral_sparse.inverse import SPLIT_NOTE, build_reconstructor, ground_truth, make_physics  # noqa: E402
-from spectral_sparse.inverse.models import count_parameters, initial_image  # noqa: E402
-from spectral_sparse.inverse.train import (  # noqa: E402
+import spectral_sparse as ss
+from spectral_sparse.cli.reconstruct import plot_panels
+from spectral_sparse.inverse import SPLIT_NOTE, build_reconstructor, ground_truth, make_physics
+from spectral_sparse.inverse.models import count_parameters, initial_image
+from spectral_sparse.inverse.train import (
     evaluate_reconstructor,
     measure,
     reconstruct_batched,
@@ -60,6 +55,8 @@ from spectral_sparse.inverse.train import (  # noqa: E402
     tv_reconstruction,
     wiener_reconstruction,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PHYSICS: dict[str, dict[str, Any]] = {
     "deblur": {

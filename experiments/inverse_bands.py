@@ -2,8 +2,8 @@
 
 Run from the repository root, after a benchmark run that saved its models::
 
-    OMP_NUM_THREADS=1 python benchmarks/inverse.py --physics mri-band-phantoms --steps 4800 --tv-iter 300 --save models
-    OMP_NUM_THREADS=1 python benchmarks/inverse_bands.py --physics mri-band-phantoms --models models \\
+    OMP_NUM_THREADS=1 python -m experiments.inverse --physics mri-band-phantoms --steps 4800 --tv-iter 300 --save models
+    OMP_NUM_THREADS=1 python -m experiments.inverse_bands --physics mri-band-phantoms --models models \\
         --tv-lambda 0.003 --tv-iter 300
 
 Same test images, noise and physics as ``benchmarks/inverse.py`` (``--seed``, ``--n-test``).
@@ -21,19 +21,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from experiments import inverse as ib
+from spectral_sparse.inverse import load_reconstructor, make_physics
+from spectral_sparse.inverse.models import initial_image
+from spectral_sparse.inverse.train import reconstruct_batched, tv_reconstruction
 
-from benchmarks import inverse as ib  # noqa: E402
-from spectral_sparse.inverse import load_reconstructor, make_physics  # noqa: E402
-from spectral_sparse.inverse.models import initial_image  # noqa: E402
-from spectral_sparse.inverse.train import reconstruct_batched, tv_reconstruction  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BANDS = ("low-measured", "low-unmeasured", "high-measured", "high-unmeasured")
 

@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/robustness.py --seed 0 --threads 1            # reduced protocol, ~1 h on one busy CPU core
-    python benchmarks/robustness.py --quick                          # smoke run, a minute
+    python -m experiments.robustness --seed 0 --threads 1            # reduced protocol, ~1 h on one busy CPU core
+    python -m experiments.robustness --quick                          # smoke run, a minute
 
 Data: ``spectral_sparse.data.SPLIT_NOTE`` (first 8,000 images of the official
 MNIST test set for training, the last 2,000 for testing; the first
@@ -56,22 +56,20 @@ from typing import Any
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from spectral_sparse.attacks import (  # noqa: E402
+from spectral_sparse.attacks import (
     PGD,
     FourierPGD,
     adversarial_train,
     evaluate_corruptions,
     robustness_matrix,
 )
-from spectral_sparse.cli.robustness import format_matrix, plot_matrices  # noqa: E402
-from spectral_sparse.data import SPLIT_NOTE, mnist_split, resize  # noqa: E402
-from spectral_sparse.models import CNNClassifier, SpectralClassifier, count_parameters  # noqa: E402
-from spectral_sparse.prune import distillation_loss  # noqa: E402
-from spectral_sparse.training import train_classifier  # noqa: E402
+from spectral_sparse.cli.robustness import format_matrix, plot_matrices
+from spectral_sparse.data import SPLIT_NOTE, mnist_split, resize
+from spectral_sparse.models import CNNClassifier, SpectralClassifier, count_parameters
+from spectral_sparse.prune import distillation_loss
+from spectral_sparse.training import train_classifier
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results"
 IMG = ROOT / "docs" / "img"
@@ -412,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         w.writeheader()
         w.writerows(corruption_rows)
     facts = {
-        "command": "python benchmarks/robustness.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m experiments.robustness " + " ".join(argv if argv is not None else sys.argv[1:]),
         "split": SPLIT_NOTE,
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "models": {k: v[1] for k, v in models.items()},

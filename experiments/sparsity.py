@@ -3,14 +3,14 @@
 Run from the repository root (phases can run separately; later ones read the
 checkpoints the earlier ones wrote)::
 
-    python benchmarks/sparsity.py --phase dense    --threads 1   # train the dense model (~5 min)
-    python benchmarks/sparsity.py --phase prune    --threads 1   # magnitude pruning + fine-tuning (~6 min)
-    python benchmarks/sparsity.py --phase bregman  --threads 1   # LinBreg / AdaBreg runs (~4 min each)
-    python benchmarks/sparsity.py --phase distill  --threads 1   # one-shot pruning + distillation retraining
-    python benchmarks/sparsity.py --phase distill --from-method distill --width-amount 0.5 --tag _2stage
-    python benchmarks/sparsity.py --phase latency  --threads 1   # time every compacted model in one process
-    python benchmarks/sparsity.py --phase report                 # CSV -> docs/img/sparsity_mnist.png
-    python benchmarks/sparsity.py --quick --phase all            # smoke run on a few images, seconds
+    python -m experiments.sparsity --phase dense    --threads 1   # train the dense model (~5 min)
+    python -m experiments.sparsity --phase prune    --threads 1   # magnitude pruning + fine-tuning (~6 min)
+    python -m experiments.sparsity --phase bregman  --threads 1   # LinBreg / AdaBreg runs (~4 min each)
+    python -m experiments.sparsity --phase distill  --threads 1   # one-shot pruning + distillation retraining
+    python -m experiments.sparsity --phase distill --from-method distill --width-amount 0.5 --tag _2stage
+    python -m experiments.sparsity --phase latency  --threads 1   # time every compacted model in one process
+    python -m experiments.sparsity --phase report                 # CSV -> docs/img/sparsity_mnist.png
+    python -m experiments.sparsity --quick --phase all            # smoke run on a few images, seconds
 
 Data: MNIST split (``spectral_sparse.data.SPLIT_NOTE``: first 8,000 images of
 the official test set for training, last 2,000 for testing), at 28x28. Model:
@@ -49,7 +49,6 @@ import datetime
 import json
 import math
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -57,16 +56,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from benchmarks.timing import device_name, interleaved_times, median_ms
+from spectral_sparse.checkpoint import load_checkpoint, save_checkpoint
+from spectral_sparse.data import SPLIT_NOTE, default_data_root, mnist_split
+from spectral_sparse.models import SpectralClassifier
+from spectral_sparse.prune import prune_modes, sparsity_report
+from spectral_sparse.training import evaluate_resolutions, train_classifier
 
-from benchmarks.timing import device_name, interleaved_times, median_ms  # noqa: E402
-from spectral_sparse.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from spectral_sparse.data import SPLIT_NOTE, default_data_root, mnist_split  # noqa: E402
-from spectral_sparse.models import SpectralClassifier  # noqa: E402
-from spectral_sparse.prune import prune_modes, sparsity_report  # noqa: E402
-from spectral_sparse.training import evaluate_resolutions, train_classifier  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 AMOUNTS = (0.5, 0.8, 0.9, 0.95, 0.98)
 MODEL = {"width": 32, "modes": 8.0, "depth": 4}

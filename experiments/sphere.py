@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/sphere.py --seed 0 --threads 1     # ~8 min on one core
-    python benchmarks/sphere.py --quick                  # smoke run; writes sphere_quick.*
+    python -m experiments.sphere --seed 0 --threads 1     # ~8 min on one core
+    python -m experiments.sphere --quick                  # smoke run; writes sphere_quick.*
 
 Data, generated at run time by torch-harmonics' ``ShallowWaterSolver``
 (``spectral_sparse.sphere.swe``): random initial states (Mach 0.2) on a 64x128
@@ -48,15 +48,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from benchmarks.timing import device_name
+from spectral_sparse.models import count_parameters
+from spectral_sparse.sphere.conv import triangular_modes
+from spectral_sparse.sphere.model import SphericalOperator
+from spectral_sparse.sphere.swe import ShallowWaterData, sphere_weights
 
-from benchmarks.timing import device_name  # noqa: E402
-from spectral_sparse.models import count_parameters  # noqa: E402
-from spectral_sparse.sphere.conv import triangular_modes  # noqa: E402
-from spectral_sparse.sphere.model import SphericalOperator  # noqa: E402
-from spectral_sparse.sphere.swe import ShallowWaterData, sphere_weights  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TRAIN_GRID = (32, 64, "legendre-gauss")
 TEST_GRIDS = [(32, 64, "legendre-gauss"), (64, 128, "legendre-gauss"), (64, 128, "equiangular")]
@@ -233,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(row)
 
     meta = {
-        "command": "python benchmarks/sphere.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m experiments.sphere " + " ".join(sys.argv[1:] if argv is None else argv),
         "data": f"torch-harmonics ShallowWaterSolver 64x128 LG, lmax {data.lmax}, dt 3600 s (6 x 600 s), "
         f"{args.n_train} train (seed {args.seed}) / {args.n_test} test (seed {args.seed + 1})",
         "train_grid": grid_name(TRAIN_GRID),

@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    OMP_NUM_THREADS=1 python benchmarks/tv_convergence.py --physics mri-band-phantoms --lambdas 0.003 0.01 0.02 0.03
-    OMP_NUM_THREADS=1 python benchmarks/tv_convergence.py --physics tomography --lambdas 0.001 0.003 0.01
+    OMP_NUM_THREADS=1 python -m experiments.tv_convergence --physics mri-band-phantoms --lambdas 0.003 0.01 0.02 0.03
+    OMP_NUM_THREADS=1 python -m experiments.tv_convergence --physics tomography --lambdas 0.001 0.003 0.01
 
 For every iteration count, the TV weight is tuned on the benchmark's four tuning images
 (training split, ``seed + 1``) and the tuned TV is scored on the benchmark's test images
@@ -15,19 +15,16 @@ and noise (``seed``, ``seed + 7``), exactly as ``benchmarks/inverse.py`` does fo
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from experiments import inverse as ib
+from spectral_sparse.inverse import make_physics
+from spectral_sparse.inverse.train import reconstruct_batched, score, tv_reconstruction
 
-from benchmarks import inverse as ib  # noqa: E402
-from spectral_sparse.inverse import make_physics  # noqa: E402
-from spectral_sparse.inverse.train import reconstruct_batched, score, tv_reconstruction  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import inverse as ib
+from experiments import inverse as ib
 from spectral_sparse.inverse import ground_truth, load_reconstructor, make_physics
 from spectral_sparse.inverse.train import measure
 
@@ -139,7 +139,7 @@ def test_rerun_tv_replaces_only_the_tv_rows(tmp_path: Path) -> None:
 
 
 def test_tv_convergence_writes_one_tuned_row_per_iteration_count(tmp_path: Path) -> None:
-    from benchmarks import tv_convergence as tc
+    from experiments import tv_convergence as tc
 
     argv = ["--physics", "deblur", "--resolution", "16", "--iterations", "1", "3", "--lambdas", "0.01", "0.1"]
     assert tc.main([*argv, "--n-test", "2", "--out", str(tmp_path)]) == 0
@@ -154,7 +154,7 @@ def test_tv_convergence_writes_one_tuned_row_per_iteration_count(tmp_path: Path)
 def test_a_setting_can_widen_the_tv_weight_grid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import argparse
 
-    from benchmarks import tv_convergence as tc
+    from experiments import tv_convergence as tc
 
     seen: list[tuple[float, ...]] = []
 
@@ -188,7 +188,7 @@ def test_a_setting_can_widen_the_tv_weight_grid(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_band_split_adds_up_and_places_errors_where_they_are() -> None:
-    from benchmarks.inverse_bands import band_mse
+    from experiments.inverse_bands import band_mse
 
     n = 128
     physics = make_physics("mri", n, **ib.PHYSICS["mri-band-phantoms"]["params"])
@@ -216,7 +216,7 @@ def test_band_split_adds_up_and_places_errors_where_they_are() -> None:
 
 
 def test_inverse_bands_end_to_end_and_argument_errors(tmp_path: Path) -> None:
-    from benchmarks import inverse_bands as bands
+    from experiments import inverse_bands as bands
     from spectral_sparse.inverse import build_reconstructor, save_reconstructor
 
     conf = ib._config("ours-hqs", "pinv", True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import robustness as rb
+from experiments import robustness as rb
 from spectral_sparse.models import SpectralClassifier
 
 
