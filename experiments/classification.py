@@ -16,7 +16,7 @@ from 16 to 128.
 
 Writes ``benchmarks/results/classification_{mnist,shapes}.csv`` (long format:
 one row per data set, model, mode, method and resolution) and
-``docs/img/classification_{mnist,shapes}.png``; ``--checkpoints DIR`` also saves
+the figures ``classification_{mnist,shapes}.png`` next to them (``--img``); ``--checkpoints DIR`` also saves
 the trained models (``spectral_sparse.checkpoint``).
 """
 
@@ -171,8 +171,8 @@ def run_data(data: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry point."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m experiments.classification`` (parsing only; ``main`` runs it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=("mnist", "shapes", "both"), default="both")
     parser.add_argument("--seed", type=int, default=0)
@@ -181,10 +181,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny data, 1 epoch; writes *_quick files")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--img", type=Path, default=ROOT / "docs" / "img")
+    parser.add_argument(
+        "--img",
+        type=Path,
+        default=None,
+        help="folder of the figures [the --results folder]; docs/img gets them "
+        "through the figure manifest (python -m benchmarks figure classification_mnist)",
+    )
     parser.add_argument("--checkpoints", type=Path, default=None, help="also save the trained models here")
     parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    args.img = args.img or args.results
     if args.threads:
         torch.set_num_threads(args.threads)
     for d in (args.results, args.img, args.checkpoints):

@@ -4,14 +4,16 @@ Run from the repository root (seconds; seed 0)::
 
     python -m experiments.concept_figures
 
-Writes ``docs/img/concepts_modes.png``, ``docs/img/concepts_invariance.png`` and
-``docs/img/concepts_cost.png``. The cost figure reads the CPU layer benchmark
+Writes ``concepts_modes.png``, ``concepts_invariance.png`` and ``concepts_cost.png`` into
+``--out`` (default ``benchmarks/results/concepts``; ``python -m benchmarks figure concepts_modes``
+copies them into docs/img). The cost figure reads the CPU layer benchmark
 ``benchmarks/results/cpu.csv`` (``python -m benchmarks --suite layer --device cpu``; see
 docs/benchmarks.md for its machine and settings); the other two compute what they show.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from spectral_sparse.attacks.fourier import render
 
 ROOT = Path(__file__).resolve().parents[1]
 
-IMG = ROOT / "docs" / "img"
+OUT = ROOT / "benchmarks" / "results" / "concepts"
 
 
 def modes_figure(path: Path) -> None:
@@ -129,12 +131,20 @@ def cost_figure(path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> int:
-    IMG.mkdir(parents=True, exist_ok=True)
-    modes_figure(IMG / "concepts_modes.png")
-    worst = invariance_figure(IMG / "concepts_invariance.png")
-    cost_figure(IMG / "concepts_cost.png")
-    print(f"wrote docs/img/concepts_{{modes,invariance,cost}}.png; invariance: max relative difference {worst:.2e}")
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m experiments.concept_figures`` (parsing only; ``main`` runs it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=OUT, help=f"folder of the figures [{OUT.relative_to(ROOT)}]")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    out = build_parser().parse_args(argv).out
+    out.mkdir(parents=True, exist_ok=True)
+    modes_figure(out / "concepts_modes.png")
+    worst = invariance_figure(out / "concepts_invariance.png")
+    cost_figure(out / "concepts_cost.png")
+    print(f"wrote {out}/concepts_{{modes,invariance,cost}}.png; invariance: max relative difference {worst:.2e}")
     return 0
 
 

@@ -40,7 +40,7 @@ Models (hidden width 32, 4 layers each):
 * ``SparseFNO radial``: ``ModeSet.radial(4, 2)`` modes from the start (25 per layer).
 
 Writes ``benchmarks/results/darcy.csv``, ``darcy.json`` and ``darcy_selection.csv`` (suffixed
-``_seed<N>`` for seeds other than 0) and ``docs/img/darcy_predictions.png``.
+``_seed<N>`` for seeds other than 0) and the figure ``darcy_predictions.png`` next to them.
 CPU latency: inference of a batch of 50 at 16x16 and 32x32, median over
 interleaved repeats after warm-up, in this process with the thread count given.
 """
@@ -362,7 +362,8 @@ def sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m experiments.darcy`` (parsing only; ``main`` runs it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=20)
@@ -379,12 +380,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="200 training pairs, 2 epochs; writes darcy_quick.*")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--img", type=Path, default=ROOT / "docs" / "img")
+    parser.add_argument("--img", type=Path, default=None, help="folder of the figures [the --results folder]")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument(
         "--sweep", type=float, nargs="+", default=None, help="instead: error and latency vs these fractions removed"
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    args.img = args.img or args.results
     torch.set_num_threads(args.threads)
     if args.quick:
         args.epochs, args.repeats, args.n_val = 3, 3, 40

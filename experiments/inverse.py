@@ -27,7 +27,7 @@ Data: scikit-image photographs (patches of 256 native pixels, split by image,
 ``spectral_sparse.inverse.SPLIT_NOTE``) or deepinv's random-ellipse phantoms (train/test
 seeds disjoint). Metrics: deepinv PSNR and SSIM (``max_pixel=1``), mean over the test
 images. Writes ``<out>/inverse_<setting>.csv`` / ``.json`` and the panels
-(``docs/img/inverse_<setting>.png`` when ``--out`` is ``benchmarks/results``).
+``<out>/inverse_<setting>.png`` (copied into ``docs/img`` by ``python -m benchmarks figure``).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ MODELS: dict[str, dict[str, Any]] = {
     "dncnn": DNCNN,
 }
 TRAIN_RES, RESOLUTIONS = 64, (64, 128, 256)
-DEFAULT_OUT = ROOT / "benchmarks" / "results"  # panels go to docs/img only for runs written here
+DEFAULT_OUT = ROOT / "benchmarks" / "results"  # the panels go next to the results; the figure manifest copies them
 TV_GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 WIENER_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 TV_TUNE = 4  # TV weights are tuned on this many of the tuning images
@@ -369,9 +369,7 @@ def run_physics(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     (out / f"inverse_{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
     plot_panels(
         panels,
-        ROOT / "docs" / "img" / f"inverse_{name}.png"
-        if out.resolve() == DEFAULT_OUT and not args.quick
-        else out / f"inverse_{name}.png",
+        out / f"inverse_{name}.png",
         title=f"{name}: trained at 64x64 ({params})",
     )
     return rows
@@ -567,7 +565,8 @@ def goals_at(path: Path, physics: str, resolution: int = 256, ref_path: Path | N
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m experiments.inverse`` (parsing only; ``main`` runs it)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--physics", nargs="+", default=list(PHYSICS), choices=list(PHYSICS))
     ap.add_argument("--steps", type=int, default=1200, help="training steps at 64 [1200]")
@@ -597,6 +596,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--ceilings", action="store_true", help="only write the upper bounds <out>/inverse_ceilings.csv (no training)"
     )
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.ref_from and not args.report:
         ap.error("--ref-from only applies with --report")

@@ -57,7 +57,8 @@ def _psnr(mse: float) -> float:
     return round(10 * math.log10(1.0 / mse), 2) if mse > 0 else float("inf")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m experiments.inverse_bands`` (parsing only; ``main`` runs it)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--physics", default="mri-band-phantoms", choices=list(ib.PHYSICS))
     ap.add_argument("--resolution", type=int, default=256)
@@ -67,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-test", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.resolution < ib.TRAIN_RES or args.tv_lambda <= 0 or args.tv_iter < 1:
         ap.error(f"--resolution must be >= {ib.TRAIN_RES}, --tv-lambda > 0 and --tv-iter >= 1")

@@ -35,8 +35,9 @@ source grid and moved to each target grid with the exact Fourier method (clamped
 the nine of ``spectral_sparse.attacks.corruptions`` at five severities, at 28x28.
 
 Writes ``benchmarks/results/robustness_matrix{suffix}.csv``, ``robustness_corruptions{suffix}.csv`` and
-``robustness_mnist{suffix}.json``, then redraws ``docs/img/robustness_matrix.png`` and
-``docs/img/robustness_corruptions.png`` from the CSVs of every run whose suffix contains ``_w32`` (the
+``robustness_mnist{suffix}.json``, then redraws the combined figures ``robustness_matrix.png`` and
+``robustness_corruptions.png`` next to them (``python -m benchmarks figure`` copies them into docs/img)
+from the CSVs of every run whose suffix contains ``_w32`` (the
 main protocol), and ``*_w16.png`` from the others (the reduced protocol); not for ``--quick``.
 Trained models are cached in ``--cache`` so an interrupted run resumes.
 """
@@ -72,7 +73,6 @@ from spectral_sparse.training import train_classifier
 ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results"
-IMG = ROOT / "docs" / "img"
 
 
 def n_modes(model: torch.nn.Module) -> int:
@@ -124,7 +124,8 @@ def cached(cache: Path, name: str, build: Any) -> tuple[torch.nn.Module, dict[st
     return model, info
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m experiments.robustness`` (parsing only; ``main`` runs it)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -188,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--quick", action="store_true", help="tiny smoke run (results go to *_quick files)")
     p.add_argument(
-        "--replot", action="store_true", help="only redraw docs/img/robustness_{matrix,corruptions}{,_w16}.png"
+        "--replot",
+        action="store_true",
+        help="only redraw the combined figures robustness_{matrix,corruptions}{,_w16}.png in benchmarks/results",
     )
     p.add_argument(
         "--report",
@@ -196,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="MODEL",
         help="only print markdown tables (summary, and each model minus the first under each attack) from the CSVs",
     )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.report:
         report(args.report)
@@ -509,8 +517,8 @@ def report(models: list[str]) -> None:
 
 
 def replot() -> None:
-    """The combined figures of each protocol from its CSVs: ``docs/img/robustness_{matrix,corruptions}{,_w16}.png``."""
-    IMG.mkdir(parents=True, exist_ok=True)
+    """Each protocol's combined figures from its CSVs: ``robustness_{matrix,corruptions}{,_w16}.png`` beside them."""
+    img = RESULTS
     title = "MNIST robust accuracy (%); rows: crafted at, columns: evaluated at"
     for main, fig in ((True, ""), (False, "_w16")):
         matrix = _matrices(main)
@@ -526,14 +534,14 @@ def replot() -> None:
                 for r in rows:
                     m[sources.index(int(r["source"])), targets.index(int(r["target"]))] = float(r["robust_accuracy"])
                 panels.append((f"{model} / {attack}", {"matrix": m, "sources": sources, "targets": targets}))
-        plot_matrices(panels, IMG / f"robustness_matrix{fig}.png", title, ncols=2)
+        plot_matrices(panels, img / f"robustness_matrix{fig}.png", title, ncols=2)
         corruptions: list[dict[str, Any]] = []
         for path in _csvs("corruptions", main):
             with path.open() as f:
                 corruptions += [{**r, "accuracy": float(r["accuracy"])} for r in csv.DictReader(f)]
         corruptions.sort(key=lambda r: _rank(r["model"]))  # stable: the models in panel order
-        plot_corruptions(corruptions, IMG / f"robustness_corruptions{fig}.png")
-        print(f"wrote {IMG}/robustness_{{matrix,corruptions}}{fig}.png ({len(panels)} matrix panels)")
+        plot_corruptions(corruptions, img / f"robustness_corruptions{fig}.png")
+        print(f"wrote {img}/robustness_{{matrix,corruptions}}{fig}.png ({len(panels)} matrix panels)")
 
 
 def plot_corruptions(rows: list[dict[str, Any]], path: Path) -> None:

@@ -9,7 +9,7 @@ checkpoints the earlier ones wrote)::
     python -m experiments.sparsity --phase distill  --threads 1   # one-shot pruning + distillation retraining
     python -m experiments.sparsity --phase distill --from-method distill --width-amount 0.5 --tag _2stage
     python -m experiments.sparsity --phase latency  --threads 1   # time every compacted model in one process
-    python -m experiments.sparsity --phase report                 # CSV -> docs/img/sparsity_mnist.png
+    python -m experiments.sparsity --phase report                 # CSV -> sparsity_mnist.png next to it
     python -m experiments.sparsity --quick --phase all            # smoke run on a few images, seconds
 
 Data: MNIST split (``spectral_sparse.data.SPLIT_NOTE``: first 8,000 images of
@@ -81,7 +81,8 @@ PHASES = ("dense", "prune", "bregman", "small", "distill", "latency", "report")
 DISTILL = {"epochs": 20, "lr": 3e-3, "temperature": 4.0, "alpha": 0.9}
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m experiments.sparsity`` (parsing only; ``main`` runs it)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--phase", choices=(*PHASES, "all"), default="all")
     p.add_argument("--methods", nargs="+", default=["linbreg", "adabreg"], help="Bregman optimizers to run")
@@ -450,7 +451,7 @@ def plot(path: Path, png: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.validation:
         args.checkpoints = args.checkpoints.with_name(args.checkpoints.name + "_validation")
@@ -496,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
                 r.update(lat.get(name, {}))
             _write_rows(rows, args.out)
         elif phase == "report":
-            plot(args.out, ROOT / "docs" / "img" / ("sparsity_quick.png" if args.quick else "sparsity_mnist.png"))
+            plot(args.out, args.out.with_name("sparsity_quick.png" if args.quick else "sparsity_mnist.png"))
             print(table(args.out))
     meta["seconds"] = round(time.perf_counter() - t0, 1)
     with open(args.out.with_suffix(f".{args.phase}.json"), "w") as f:

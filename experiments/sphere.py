@@ -29,7 +29,7 @@ epochs, loss: relative L2 error on the sphere, quadrature-weighted):
 
 All with width (embed_dim) 16 and 4 layers.
 
-Writes ``benchmarks/results/sphere.csv``/``.json`` and ``docs/img/sphere_predictions.png``.
+Writes ``benchmarks/results/sphere.csv``/``.json`` and the figure ``sphere_predictions.png`` next to them.
 """
 
 from __future__ import annotations
@@ -176,7 +176,8 @@ def plot(sample: dict[str, Tensor], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m experiments.sphere`` (parsing only; ``main`` runs it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=12)
@@ -188,9 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="tiny data and 1 epoch; writes sphere_quick.*")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--img", type=Path, default=ROOT / "docs" / "img")
+    parser.add_argument("--img", type=Path, default=None, help="folder of the figures [the --results folder]")
     parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    args.img = args.img or args.results
     torch.set_num_threads(args.threads)
     if args.quick:
         args.epochs, args.n_train, args.n_test = 1, 16, 4

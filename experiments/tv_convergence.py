@@ -27,7 +27,8 @@ from spectral_sparse.inverse.train import reconstruct_batched, score, tv_reconst
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m experiments.tv_convergence`` (parsing only; ``main`` runs it)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--physics", default="mri-band-phantoms", choices=list(ib.PHYSICS))
     ap.add_argument("--resolution", type=int, default=256)
@@ -36,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-test", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     args.lambdas = args.lambdas or list(ib.tv_grid(args.physics))
     if args.resolution < 8 or min(args.iterations) < 1 or min(args.lambdas) <= 0:
