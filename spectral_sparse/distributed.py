@@ -2,16 +2,18 @@
 
 Launch any script or ``spectral-sparse train`` with ``torchrun``::
 
-    torchrun --nproc_per_node 2 -m spectral_sparse.cli train --data shapes --resolution 16
+    torchrun --nproc_per_node 2 -m spectral_sparse.cli train --data shapes --train-resolution 16
 
 :func:`init_from_env` reads the variables torchrun sets (``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``) and starts the process group
 (gloo on CPU, nccl on CUDA); without them (or with ``WORLD_SIZE=1``) it does
 nothing, and every other helper here then acts as in a single process
 (``world() == 1``, ``rank() == 0``, ``is_main()``, ``barrier()`` a no-op), so one
-code path serves both. :func:`spectral_sparse.training.train_classifier`
-wraps the model in :class:`~torch.nn.parallel.DistributedDataParallel` whenever a
-process group with more than one rank is initialised.
+code path serves both. :func:`wrap` puts a model in
+:class:`~torch.nn.parallel.DistributedDataParallel` whenever a process group with
+more than one rank is initialised, :func:`shard` gives a rank its share of a
+permutation and :class:`EpochSampler` is the sampler for loader-driven loops;
+:func:`spectral_sparse.training.fit` and the inverse-problem trainer use them.
 
 Nothing here imports or queries CUDA at import time.
 """
@@ -28,6 +30,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "EpochSampler",
     "barrier",
     "broadcast_object",
     "cleanup",
@@ -38,8 +41,10 @@ __all__ = [
     "local_device",
     "rank",
     "same_on_all_ranks",
+    "shard",
     "sum_all",
     "world",
+    "wrap",
 ]
 
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -239,3 +244,57 @@ def same_on_all_ranks(model: nn.Module) -> bool:
     digests: list[Any] = [None] * world()
     torch.distributed.all_gather_object(digests, digest)
     return all(d == digest for d in digests)
+
+
+# ----------------------------------------------------------------------------- data-parallel training
+
+
+def wrap(model: nn.Module) -> nn.Module:
+    """``model`` in :class:`~torch.nn.parallel.DistributedDataParallel` under ``W > 1`` ranks; ``model`` itself else.
+
+    Call it before making the optimizer: DDP broadcasts rank 0's weights. The
+    device ids follow the model's parameters (``[device]`` on CUDA, ``None`` on
+    CPU). The training loops of :func:`spectral_sparse.training.fit` and
+    :func:`spectral_sparse.inverse.train.train_reconstructor` use it.
+
+    Examples
+    --------
+    >>> m = torch.nn.Linear(2, 2)
+    >>> wrap(m) is m  # no process group
+    True
+    """
+    if world() <= 1:
+        return model
+    dev = next((p.device for p in model.parameters()), torch.device("cpu"))
+    return nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
+
+
+def shard(perm: torch.Tensor, per_rank: int) -> torch.Tensor:
+    """This rank's share of a permutation: padded to ``W * per_rank`` by repeating its start, every ``W``-th item.
+
+    The same as :class:`~torch.utils.data.DistributedSampler` does with
+    ``drop_last=False``; ``perm`` itself in one process.
+
+    Examples
+    --------
+    >>> shard(torch.tensor([3, 1, 2]), 3).tolist()
+    [3, 1, 2]
+    """
+    w, r = world(), rank()
+    if w <= 1:
+        return perm
+    return perm.repeat(-(-w * per_rank // len(perm)))[: w * per_rank][r::w]
+
+
+class EpochSampler(torch.utils.data.DistributedSampler):
+    """A :class:`~torch.utils.data.DistributedSampler` that moves to the next epoch each time it is iterated.
+
+    For loops that iterate their loader once per epoch and never call
+    ``set_epoch`` (deepinv's ``Trainer``); without it every epoch would repeat
+    the first one's order.
+    """
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        indices = list(super().__iter__())  # this epoch's shard (seeded with seed + epoch)
+        self.set_epoch(self.epoch + 1)
+        return iter(indices)

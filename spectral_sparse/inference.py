@@ -21,7 +21,6 @@ from .backends import get_backend
 from .functional import prepare_call, select_backend
 from .layers import SparseSpectralConv
 from .models.convert import ChannelwiseFilter
-from .models.pointwise import PointwiseConv
 
 __all__ = ["backend_for", "choose_backends", "plan_backends", "predict"]
 
@@ -276,17 +275,31 @@ def _device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.get_default_dtype()
 
 
+def _grid_axes(module: nn.Module) -> int | None:
+    """The grid dimension a convolution-like layer declares, or None.
+
+    The protocol: an integer ``in_channels`` plus one of ``modes.ndim`` (spectral
+    layers), an integer ``ndim`` (1x1 layers) or a tuple ``kernel_size``
+    (``torch.nn`` convolutions). Layers of any class that say so qualify.
+    """
+    if not isinstance(getattr(module, "in_channels", None), int):
+        return None
+    ndim = getattr(getattr(module, "modes", None), "ndim", None)
+    if ndim is None:
+        ndim = getattr(module, "ndim", None)
+    if ndim is None and isinstance(getattr(module, "kernel_size", None), tuple):
+        ndim = len(module.kernel_size)  # type: ignore[arg-type]
+    return ndim if isinstance(ndim, int) and not isinstance(ndim, bool) else None
+
+
 def _expected_input(model: nn.Module) -> tuple[int, int, str] | None:
-    """``(channels, grid axes, layer name)`` from the model's first layer, when it is a convolution."""
+    """``(channels, grid axes, layer name)`` from the model's first layer, when it is a convolution (see _grid_axes)."""
 
     def first(module: nn.Module, prefix: str) -> tuple[int, int, str] | bool | None:
         children = list(module.named_children())
-        if isinstance(module, SparseSpectralConv):
-            return module.in_channels, module.modes.ndim, prefix or type(module).__name__
-        if isinstance(module, nn.modules.conv._ConvNd):
-            return module.in_channels, len(module.kernel_size), prefix or type(module).__name__
-        if isinstance(module, PointwiseConv):
-            return module.in_channels, module.ndim, prefix or type(module).__name__
+        axes = _grid_axes(module)
+        if axes is not None:
+            return module.in_channels, axes, prefix or type(module).__name__  # type: ignore[return-value]
         if isinstance(module, ChannelwiseFilter) or (not children and next(module.parameters(), None) is None):
             return False  # keeps the channels: look further
         if not children:

@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import torch
@@ -38,7 +39,20 @@ from .evaluation import (
 )
 from .models.classifier import count_parameters
 
-__all__ = ["EVAL_MODES", "evaluate_resolutions", "resolution_name", "train_classifier"]
+__all__ = [
+    "EVAL_MODES",
+    "AdversarialBatches",
+    "FitState",
+    "Hook",
+    "StepCallback",
+    "TrainConfig",
+    "Validation",
+    "evaluate_resolutions",
+    "fit",
+    "fit_arguments",
+    "resolution_name",
+    "train_classifier",
+]
 
 
 #: ``factory(model) -> attack``; the attack is called as ``attack(images, labels) -> adversarial images``.
@@ -64,6 +78,415 @@ def _accuracy(model: nn.Module, images: Tensor, labels: Tensor, device: torch.de
         [model(images[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(images), batch_size)]
     )
     return float((pred == labels.cpu()).float().mean())
+
+
+@dataclass
+class TrainConfig:
+    """The plain settings of one training run of :func:`fit` (what :func:`train_classifier` takes by keyword).
+
+    Attributes
+    ----------
+    resolutions : sequence of int or (H, W), optional
+        Training grids, one drawn per batch (seeded); ``None``: the images' own grid.
+    method : str
+        Resize method of :func:`spectral_sparse.data.resize` (default ``"fourier"``).
+    epochs, batch_size : int
+        ``batch_size`` is per rank under a process group.
+    lr : float
+        Peak (one-cycle) or constant learning rate, and the default Adam's.
+    weight_decay : float
+        The default Adam's L2 weight decay.
+    seed : int
+        Seeds the batch order, the resolution draws and the attacks' seeds.
+    device : str or torch.device, optional
+        Where to train (default: where the model's parameters are).
+    flush_denormal : bool
+        Flush denormal floats to zero while training (CPU speed-up).
+    progress : bool
+        A tqdm bar per epoch (rank 0 only).
+    schedule : {"onecycle", "constant", "none"}
+        Learning-rate schedule (see :func:`train_classifier`).
+    clean_weight : float in [0, 1]
+        With an attack: loss ``(1 - w) L(adversarial) + w L(clean)``.
+    domain : (lo, hi), optional
+        Value range: resized batches are clamped to it.
+
+    Examples
+    --------
+    >>> TrainConfig(epochs=2, lr=1e-2).batch_size
+    64
+    """
+
+    resolutions: Sequence[Resolution] | None = None
+    method: str = "fourier"
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str | torch.device | None = None
+    flush_denormal: bool = True
+    progress: bool = True
+    schedule: Literal["onecycle", "constant", "none"] = "onecycle"
+    clean_weight: float = 0.0
+    domain: tuple[float, float] | None = None
+
+
+@dataclass
+class FitState:
+    """What a :class:`Hook` sees: the run so far (``fit`` updates it in place).
+
+    ``model`` is the unwrapped model, ``net`` what is trained (DDP-wrapped under
+    a process group); ``step`` counts optimizer steps from 1 over the epochs,
+    ``epoch`` from 0, ``batch`` within the epoch from 0. In a batch, ``images``/
+    ``labels`` are the (resized) batch and ``inputs`` what the model is trained
+    on (``on_batch`` hooks may replace it, e.g. with adversarial examples);
+    after the step ``logits`` and ``loss`` are set. ``history`` is the dict
+    ``fit`` returns.
+    """
+
+    model: nn.Module
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    config: TrainConfig
+    device: torch.device
+    history: dict[str, Any]
+    steps_per_epoch: int
+    world: int = 1
+    rank: int = 0
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    images: Tensor | None = None
+    labels: Tensor | None = None
+    inputs: Tensor | None = None
+    logits: Tensor | None = None
+    loss: Tensor | None = None
+
+
+class Hook:
+    """A callback of :func:`fit`; override any of the methods (each gets the :class:`FitState`).
+
+    ``setup(model)`` runs once before anything is built (the model is on its
+    device, unwrapped); then ``on_fit_start`` (optimizer, schedule and history
+    made), per batch ``on_batch`` (before the forward; may set ``state.inputs``)
+    and ``on_step_end`` (after the optimizer and schedule steps), per epoch
+    ``on_epoch_end`` (after the epoch's loss and accuracy are recorded), and
+    ``on_fit_end`` (the model in eval mode, before ``fit`` returns).
+
+    Examples
+    --------
+    >>> class CountSteps(Hook):
+    ...     n = 0
+    ...     def on_step_end(self, state):
+    ...         self.n = state.step
+    >>> CountSteps().n
+    0
+    """
+
+    def setup(self, model: nn.Module) -> None:
+        """Before the run (model unwrapped, on its device)."""
+
+    def on_fit_start(self, state: FitState) -> None:
+        """After the optimizer, schedule and history are made."""
+
+    def on_batch(self, state: FitState) -> None:
+        """Before the forward of a batch; may replace ``state.inputs``."""
+
+    def on_step_end(self, state: FitState) -> None:
+        """After the optimizer (and schedule) step."""
+
+    def on_epoch_end(self, state: FitState) -> None:
+        """After the epoch's entries of the history."""
+
+    def on_fit_end(self, state: FitState) -> None:
+        """After training, before ``fit`` returns."""
+
+
+class StepCallback(Hook):
+    """``fn(step)`` after every optimizer step (``step`` from 1), e.g. a sparsity controller's ``step``."""
+
+    def __init__(self, fn: Callable[[int], Any]) -> None:
+        if not callable(fn):
+            raise TypeError(f"callback must be callable as callback(step), got {type(fn).__name__}")
+        self.fn = fn
+
+    def on_step_end(self, state: FitState) -> None:
+        self.fn(state.step)
+
+
+class Validation(Hook):
+    """Accuracy on ``(images, labels)`` at their own grid after every epoch, as ``history["val_accuracy"]``."""
+
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def on_fit_start(self, state: FitState) -> None:
+        state.history["val_accuracy"] = []
+
+    def on_epoch_end(self, state: FitState) -> None:
+        state.history["val_accuracy"].append(_accuracy(state.model, self.images, self.labels, state.device))
+
+
+class AdversarialBatches(Hook):
+    """Train on ``attack(model)(x, y)`` instead of each batch: the attack of :func:`fit`'s ``attack=``.
+
+    The attack is built once, on the unwrapped model (never through DDP), and
+    runs before ``zero_grad``, so its input gradients trigger no gradient
+    all-reduce. If it has an integer ``seed`` attribute, it is set to
+    ``seed + W * step_index + rank`` before each batch.
+    """
+
+    def __init__(self, factory: AttackFactory) -> None:
+        if not callable(factory):
+            raise TypeError(
+                f"attack must be a factory attack(model) -> attack(images, labels), got {type(factory).__name__}"
+            )
+        self.factory, self.attack = factory, None
+
+    def setup(self, model: nn.Module) -> None:
+        atk = self.factory(model)
+        if not callable(atk):
+            raise TypeError(f"attack(model) must return a callable attack, got {type(atk).__name__}")
+        self.attack = atk
+
+    def on_batch(self, state: FitState) -> None:
+        atk = self.attack
+        if isinstance(getattr(atk, "seed", None), int):
+            index = state.epoch * state.steps_per_epoch + state.batch
+            atk.seed = state.config.seed + state.world * index + state.rank  # type: ignore[union-attr]
+        state.inputs = atk(state.images, state.labels).detach()  # type: ignore[misc]
+        state.net.train()  # in case the attack changed the mode
+
+    def on_fit_end(self, state: FitState) -> None:
+        cfg = state.config
+        state.history.update(attack=type(self.attack).__name__, clean_weight=cfg.clean_weight, domain=cfg.domain)
+
+
+def _check_config(config: TrainConfig, images: Tensor) -> tuple[list[tuple[int, int]], tuple[float, float] | None]:
+    """The training grids and the checked domain; ValueError naming the bad setting."""
+    resolutions = config.resolutions
+    if resolutions is None:
+        resolutions = [tuple(images.shape[-2:])]
+    grids = [_grid(r, "resolutions entry") for r in resolutions]
+    if not grids:
+        raise ValueError("resolutions is empty; give at least one training grid")
+    for name, value in (("epochs", config.epochs), ("batch_size", config.batch_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not (config.lr > 0 and math.isfinite(config.lr)):
+        raise ValueError(f"lr must be a positive number, got {config.lr!r}")
+    if config.schedule not in ("onecycle", "constant", "none"):
+        raise ValueError(f"schedule must be 'onecycle', 'constant' or 'none', got {config.schedule!r}")
+    if not 0.0 <= config.clean_weight <= 1.0:
+        raise ValueError(f"clean_weight must be in [0, 1], got {config.clean_weight!r}")
+    domain = config.domain
+    if domain is not None:
+        from .attacks.gradient import check_domain  # lazily: spectral_sparse.attacks imports this module
+
+        domain = check_domain(domain)
+    return grids, domain
+
+
+def fit(
+    model: nn.Module,
+    data: tuple[Tensor, Tensor],
+    config: TrainConfig | None = None,
+    *,
+    loss: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None,
+    attack: AttackFactory | None = None,
+    optimizer: torch.optim.Optimizer | Callable[[nn.Module], torch.optim.Optimizer] | None = None,
+    hooks: Sequence[Hook] = (),
+) -> dict[str, Any]:
+    """The training loop: seeded batches resized to a drawn grid, one optimizer step each, hooks around it.
+
+    :func:`train_classifier`, :func:`~spectral_sparse.attacks.adversarial_train`
+    and :func:`~spectral_sparse.prune.fine_tune` are front ends to this loop.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps ``(B, C, H, W)`` to logits ``(B, num_classes)``; trained in place, left in eval mode.
+    data : (images, labels)
+        ``images`` of shape ``(n, C, H, W)`` (real floating) at their native grid, ``labels`` ``(n,)``.
+    config : TrainConfig, optional
+        The settings (default ``TrainConfig()``).
+    loss : callable, optional
+        ``loss(logits, labels, inputs) -> scalar`` (``inputs``: the batch the
+        model saw); default cross-entropy.
+    attack : callable, optional
+        ``attack(model) -> atk``: trains on ``atk(x, y)`` (an :class:`AdversarialBatches` hook, run first).
+    optimizer : torch.optim.Optimizer or callable, optional
+        The optimizer or a factory ``model -> optimizer`` (called on the unwrapped
+        model on its device); default ``Adam(lr, weight_decay)``.
+    hooks : sequence of Hook
+        Callbacks, called in order (see :class:`Hook`).
+
+    Returns
+    -------
+    dict
+        The history described in :func:`train_classifier`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`train_classifier`, naming the bad argument or setting.
+
+    Examples
+    --------
+    >>> from spectral_sparse.data import make_shapes
+    >>> from spectral_sparse.models import SpectralClassifier
+    >>> x, y = make_shapes(32, 16, seed=0)
+    >>> model = SpectralClassifier(1, 6, width=4, modes=2, depth=1)
+    >>> steps = []
+    >>> h = fit(model, (x, y), TrainConfig(epochs=1, batch_size=16, progress=False),
+    ...         hooks=[StepCallback(steps.append)])
+    >>> steps, h["steps"]
+    ([1, 2], 2)
+    """
+    config = TrainConfig() if config is None else config
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    images, labels = data
+    check_labeled_images(images, labels)
+    grids, domain = _check_config(config, images)
+    adversarial = AdversarialBatches(attack) if attack is not None else None
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss_fn must be callable as loss_fn(logits, labels, inputs), got {type(loss).__name__}")
+    criterion = loss or (lambda logits, y, _x: F.cross_entropy(logits, y))
+    if config.clean_weight > 0 and attack is None:
+        raise ValueError("clean_weight mixes clean and adversarial losses; it needs an attack")
+    for hook in hooks:
+        if not isinstance(hook, Hook):
+            raise TypeError(f"hooks must be Hook instances, got {type(hook).__name__}")
+    hooks = [adversarial, *hooks] if adversarial is not None else list(hooks)
+    cfg = config
+    if cfg.device is not None:
+        model.to(cfg.device)
+    dev = next((p.device for p in model.parameters()), torch.device("cpu"))
+    images, labels = images.to(dev), labels.to(dev)
+    for hook in hooks:
+        hook.setup(model)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    world, rank = dist.world(), dist.rank()
+    net = dist.wrap(model)  # before the optimizer: DDP broadcasts rank 0's weights, which optimizer state may copy
+    progress = cfg.progress and rank == 0
+    opt = _make_optimizer(optimizer, model, cfg.lr, cfg.weight_decay)
+    per_rank = math.ceil(len(images) / world)  # shard length (the permutation padded to world * per_rank)
+    steps = math.ceil(per_rank / cfg.batch_size)
+    sched = _make_schedule(cfg.schedule, opt, cfg.lr, cfg.epochs * steps)
+    native = tuple(images.shape[-2:])
+    names = [resolution_name(g) for g in grids]
+    acc_key = "train_accuracy" if adversarial is None else "adv_accuracy"
+    history: dict[str, Any] = {"epoch": [], "loss": [], acc_key: [], "seconds": []}
+    state = FitState(model, net, opt, sched, cfg, dev, history, steps, world, rank)
+    for hook in hooks:
+        hook.on_fit_start(state)
+    counts = {str(n): 0 for n in names}
+    desc = "train" if adversarial is None else "adv-train"
+    clean_weight, batch_size = cfg.clean_weight, cfg.batch_size
+
+    start = time.perf_counter()
+    with _flush_denormal(cfg.flush_denormal):
+        for epoch in range(cfg.epochs):
+            state.epoch = epoch
+            net.train()
+            perm = torch.randperm(len(images), generator=gen).to(dev)
+            picks = torch.randint(len(grids), (steps,), generator=gen).tolist()
+            perm = dist.shard(perm, per_rank)
+            loss_sum = correct = 0.0
+            bar = _progress(range(steps), progress, desc=f"{desc} {epoch + 1}/{cfg.epochs}")
+            for step in bar:
+                idx = perm[step * batch_size : (step + 1) * batch_size]
+                x, y, grid = images[idx], labels[idx], grids[picks[step]]
+                if grid != native:
+                    x = resize(x, grid, method=cfg.method, clamp=domain)
+                counts[str(names[picks[step]])] += 1
+                state.batch, state.images, state.labels, state.inputs = step, x, y, x
+                for hook in hooks:
+                    hook.on_batch(state)
+                x_fit = state.inputs
+                logits = net(x_fit)
+                loss_value = criterion(logits, y, x_fit)
+                if clean_weight > 0:
+                    loss_value = (1 - clean_weight) * loss_value + clean_weight * criterion(net(x), y, x)
+                opt.zero_grad(set_to_none=True)
+                loss_value.backward()
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                state.step, state.logits, state.loss = epoch * steps + step + 1, logits, loss_value
+                for hook in hooks:
+                    hook.on_step_end(state)
+                loss_sum += loss_value.item() * len(idx)
+                correct += float((logits.argmax(1) == y).sum())
+                bar.set_postfix(loss=f"{loss_sum / min(len(perm), (step + 1) * batch_size):.3f}")
+            seen = len(images)
+            if world > 1:
+                loss_sum, correct, seen = dist.sum_all([loss_sum, correct, float(len(perm))])
+            history["epoch"].append(epoch + 1)
+            history["loss"].append(loss_sum / seen)
+            history[acc_key].append(correct / seen)
+            for hook in hooks:
+                hook.on_epoch_end(state)
+            history["seconds"].append(time.perf_counter() - start)
+    state.images = state.labels = state.inputs = state.logits = state.loss = None
+    model.eval()
+    history.update(
+        batches_per_resolution=counts,
+        parameters=count_parameters(model),
+        train_seconds=time.perf_counter() - start,
+        resolutions=names,
+        method=cfg.method,
+        epochs=cfg.epochs,
+        batch_size=batch_size,
+        lr=cfg.lr,
+        seed=cfg.seed,
+        optimizer=type(opt).__name__,
+        schedule=cfg.schedule,
+        world_size=world,
+        steps=cfg.epochs * steps,
+    )
+    for hook in hooks:
+        hook.on_fit_end(state)
+    return history
+
+
+_CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
+
+
+def fit_arguments(
+    *,
+    val_images: Tensor | None = None,
+    val_labels: Tensor | None = None,
+    callback: Callable[[int], Any] | None = None,
+    loss_fn: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None,
+    attack: AttackFactory | None = None,
+    optimizer: torch.optim.Optimizer | Callable[[nn.Module], torch.optim.Optimizer] | None = None,
+    **settings: Any,
+) -> tuple[TrainConfig, dict[str, Any]]:
+    """:func:`train_classifier`'s keyword arguments as ``(config, fit's keyword arguments)``.
+
+    Raises TypeError for a keyword :func:`train_classifier` does not take.
+
+    Examples
+    --------
+    >>> config, kw = fit_arguments(epochs=2, loss_fn=None, callback=print)
+    >>> config.epochs, type(kw["hooks"][0]).__name__
+    (2, 'StepCallback')
+    """
+    unknown = sorted(set(settings) - _CONFIG_FIELDS)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s) for train_classifier: {', '.join(unknown)}")
+    if (val_images is None) != (val_labels is None):
+        raise ValueError("give both val_images and val_labels, or neither")
+    hooks: list[Hook] = []
+    if val_images is not None:
+        hooks.append(Validation(val_images, val_labels))  # type: ignore[arg-type]
+    if callback is not None:
+        hooks.append(StepCallback(callback))
+    return TrainConfig(**settings), {"loss": loss_fn, "attack": attack, "optimizer": optimizer, "hooks": hooks}
 
 
 def train_classifier(
@@ -159,6 +582,10 @@ def train_classifier(
 
     Notes
     -----
+    A thin front end to :func:`fit`: the options become a :class:`TrainConfig`,
+    ``val_images``/``val_labels`` a :class:`Validation` hook, ``callback`` a
+    :class:`StepCallback` hook, ``loss_fn`` fit's ``loss`` (see :func:`fit_arguments`).
+
     **Data-parallel training.** When a :mod:`torch.distributed` process group
     with ``W > 1`` ranks is initialised (:func:`spectral_sparse.distributed.init_from_env`),
     the model is wrapped in :class:`~torch.nn.parallel.DistributedDataParallel`
@@ -216,127 +643,28 @@ def train_classifier(
     (1, 2)
     """
     check_labeled_images(images, labels)
-    if resolutions is None:
-        resolutions = [tuple(images.shape[-2:])]
-    grids = [_grid(r, "resolutions entry") for r in resolutions]
-    if not grids:
-        raise ValueError("resolutions is empty; give at least one training grid")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if (val_images is None) != (val_labels is None):
-        raise ValueError("give both val_images and val_labels, or neither")
-    if schedule not in ("onecycle", "constant", "none"):
-        raise ValueError(f"schedule must be 'onecycle', 'constant' or 'none', got {schedule!r}")
-    if attack is not None and not callable(attack):
-        raise TypeError(
-            f"attack must be a factory attack(model) -> attack(images, labels), got {type(attack).__name__}"
-        )
-    if not 0.0 <= clean_weight <= 1.0:
-        raise ValueError(f"clean_weight must be in [0, 1], got {clean_weight!r}")
-    if loss_fn is not None and not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable as loss_fn(logits, labels, inputs), got {type(loss_fn).__name__}")
-    criterion = loss_fn or (lambda logits, y, _x: F.cross_entropy(logits, y))
-    if clean_weight > 0 and attack is None:
-        raise ValueError("clean_weight mixes clean and adversarial losses; it needs an attack")
-    if domain is not None:
-        from .attacks.gradient import check_domain  # lazily: spectral_sparse.attacks imports this module
-
-        domain = check_domain(domain)
-
-    if device is not None:
-        model.to(device)
-    dev = next((p.device for p in model.parameters()), torch.device("cpu"))
-    images, labels = images.to(dev), labels.to(dev)
-    atk = attack(model) if attack is not None else None  # the unwrapped model: attacks never go through DDP
-    if attack is not None and not callable(atk):
-        raise TypeError(f"attack(model) must return a callable attack, got {type(atk).__name__}")
-    gen = torch.Generator().manual_seed(seed)
-    world, rank = dist.world(), dist.rank()
-    net: nn.Module = model
-    if world > 1:  # before the optimizer: DDP broadcasts rank 0's weights, which optimizer state may copy
-        ids = [dev] if dev.type == "cuda" else None
-        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        progress = progress and rank == 0
-    opt = _make_optimizer(optimizer, model, lr, weight_decay)
-    per_rank = math.ceil(len(images) / world)  # shard length (the permutation padded to world * per_rank)
-    steps = math.ceil(per_rank / batch_size)
-    sched = _make_schedule(schedule, opt, lr, epochs * steps)
-    native = tuple(images.shape[-2:])
-    names = [resolution_name(g) for g in grids]
-    acc_key = "train_accuracy" if atk is None else "adv_accuracy"
-    history: dict[str, Any] = {"epoch": [], "loss": [], acc_key: [], "seconds": []}
-    if val_images is not None:
-        history["val_accuracy"] = []
-    counts = {str(n): 0 for n in names}
-    desc = "train" if atk is None else "adv-train"
-
-    start = time.perf_counter()
-    with _flush_denormal(flush_denormal):
-        for epoch in range(epochs):
-            net.train()
-            perm = torch.randperm(len(images), generator=gen).to(dev)
-            picks = torch.randint(len(grids), (steps,), generator=gen).tolist()
-            if world > 1:
-                perm = perm.repeat(math.ceil(world * per_rank / len(perm)))[: world * per_rank][rank::world]
-            loss_sum = correct = 0.0
-            bar = _progress(range(steps), progress, desc=f"{desc} {epoch + 1}/{epochs}")
-            for step in bar:
-                idx = perm[step * batch_size : (step + 1) * batch_size]
-                x, y, grid = images[idx], labels[idx], grids[picks[step]]
-                if grid != native:
-                    x = resize(x, grid, method=method, clamp=domain)
-                counts[str(names[picks[step]])] += 1
-                x_fit = x
-                if atk is not None:  # before zero_grad and outside DDP: no gradient all-reduce for the attack
-                    if isinstance(getattr(atk, "seed", None), int):
-                        atk.seed = seed + world * (epoch * steps + step) + rank  # type: ignore[attr-defined]
-                    x_fit = atk(x, y).detach()
-                    net.train()  # in case the attack changed the mode
-                logits = net(x_fit)
-                loss = criterion(logits, y, x_fit)
-                if clean_weight > 0:
-                    loss = (1 - clean_weight) * loss + clean_weight * criterion(net(x), y, x)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                if callback is not None:
-                    callback(epoch * steps + step + 1)
-                loss_sum += loss.item() * len(idx)
-                correct += float((logits.argmax(1) == y).sum())
-                bar.set_postfix(loss=f"{loss_sum / min(len(perm), (step + 1) * batch_size):.3f}")
-            seen = len(images)
-            if world > 1:
-                loss_sum, correct, seen = dist.sum_all([loss_sum, correct, float(len(perm))])
-            history["epoch"].append(epoch + 1)
-            history["loss"].append(loss_sum / seen)
-            history[acc_key].append(correct / seen)
-            if val_images is not None:
-                history["val_accuracy"].append(_accuracy(model, val_images, val_labels, dev))
-            history["seconds"].append(time.perf_counter() - start)
-    model.eval()
-    history.update(
-        batches_per_resolution=counts,
-        parameters=count_parameters(model),
-        train_seconds=time.perf_counter() - start,
-        resolutions=names,
+    config, kwargs = fit_arguments(
+        resolutions=resolutions,
         method=method,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
+        weight_decay=weight_decay,
         seed=seed,
-        optimizer=type(opt).__name__,
+        device=device,
+        val_images=val_images,
+        val_labels=val_labels,
+        flush_denormal=flush_denormal,
+        progress=progress,
+        optimizer=optimizer,
         schedule=schedule,
-        world_size=world,
-        steps=epochs * steps,
+        callback=callback,
+        attack=attack,
+        clean_weight=clean_weight,
+        domain=domain,
+        loss_fn=loss_fn,
     )
-    if atk is not None:
-        history.update(attack=type(atk).__name__, clean_weight=clean_weight, domain=domain)
-    return history
+    return fit(model, (images, labels), config, **kwargs)
 
 
 def _make_optimizer(

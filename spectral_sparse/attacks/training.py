@@ -8,7 +8,7 @@ clean one). Any :class:`torch.optim.Optimizer` can be used, the sparse
 Bregman optimizers of :mod:`spectral_sparse.optim` included.
 
 :func:`adversarial_train` is a thin front end to the one training loop,
-:func:`~spectral_sparse.training.train_classifier` with ``attack=``, so it also
+:func:`~spectral_sparse.training.fit` with ``attack=``, so it also
 trains data-parallel under ``torchrun`` (each rank attacks its own shard).
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..training import AttackFactory, train_classifier
+from ..training import AttackFactory, TrainConfig, fit, fit_arguments
 from .gradient import Domain, check_domain
 
 __all__ = ["adversarial_train"]
@@ -139,10 +139,7 @@ def adversarial_train(
         raise TypeError(f"attack_factory must be callable as attack_factory(model), got {got}")
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-    return train_classifier(
-        model,
-        images,
-        labels,
+    config = TrainConfig(
         resolutions=resolutions or None,
         method=method,
         epochs=epochs,
@@ -150,14 +147,10 @@ def adversarial_train(
         lr=lr,
         seed=seed,
         device=device,
-        val_images=val_images,
-        val_labels=val_labels,
         progress=progress,
-        optimizer=optimizer,
         schedule="onecycle" if optimizer is None else "none",
-        attack=attack_factory,
         clean_weight=clean_weight,
         domain=check_domain(domain),
-        loss_fn=loss_fn,
-        callback=callback,
     )
+    hooks = fit_arguments(val_images=val_images, val_labels=val_labels, callback=callback)[1]["hooks"]
+    return fit(model, (images, labels), config, loss=loss_fn, attack=attack_factory, optimizer=optimizer, hooks=hooks)

@@ -125,17 +125,8 @@ class _Images(torch.utils.data.Dataset):
         return {"x": x}  # deepinv's dict format (its tuple format is deprecated)
 
 
-class _EpochSampler(torch.utils.data.DistributedSampler):
-    """A :class:`~torch.utils.data.DistributedSampler` that moves to the next epoch each time it is iterated.
-
-    deepinv's ``Trainer`` iterates its loaders once per epoch and never calls
-    ``set_epoch``; without this every epoch would repeat the first one's order.
-    """
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        indices = list(super().__iter__())  # this epoch's shard (seeded with seed + epoch)
-        self.set_epoch(self.epoch + 1)
-        return iter(indices)
+#: The sampler of the data-parallel loader (now :class:`spectral_sparse.distributed.EpochSampler`).
+_EpochSampler = dist.EpochSampler
 
 
 def train_reconstructor(
@@ -236,11 +227,8 @@ def train_reconstructor(
         gen = torch.Generator().manual_seed(seed)
         loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, generator=gen)
     model.to(device)
-    net: nn.Module = model
-    if world > 1:  # before the optimizer: DDP broadcasts rank 0's weights
-        dev = next((p.device for p in model.parameters()), torch.device("cpu"))
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
-        progress = progress and rank == 0
+    net = dist.wrap(model)  # before the optimizer: DDP broadcasts rank 0's weights
+    progress = progress and rank == 0
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     scheduler = _EpochEndCosine(optimizer, T_max=max(1, epochs))
     prior_loss: list[float] = []

@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -57,18 +57,44 @@ from ..models.pointwise import PointwiseConv
 from .criteria import multiplicity
 from .schedules import check_amount
 
-__all__ = ["CHANNEL_CRITERIA", "channel_scores", "prune_channels"]
+__all__ = ["CHANNEL_CRITERIA", "HiddenChannelModel", "channel_scores", "prune_channels"]
 
 #: Valid ``criterion`` values of :func:`prune_channels` and :func:`channel_scores`.
 CHANNEL_CRITERIA = ("energy", "magnitude")
 
 
+@runtime_checkable
+class HiddenChannelModel(Protocol):
+    """What channel pruning needs of a model: the structure of :class:`~spectral_sparse.models.SpectralClassifier`.
+
+    ``lift`` (a :class:`~spectral_sparse.models.pointwise.PointwiseConv` to the
+    hidden width), ``spectral`` and ``skips`` (``nn.ModuleList`` of
+    :class:`~spectral_sparse.layers.SparseSpectralConv` and of ``PointwiseConv``,
+    one each per block, width to width), ``act`` (the block nonlinearity applied to
+    ``spectral(h) + skip(h)``) and ``head`` (an ``nn.Linear`` reading the grid
+    mean). Any module with these attributes qualifies, whatever its class.
+
+    Examples
+    --------
+    >>> isinstance(SpectralClassifier(1, 3, width=4, modes=2, depth=1), HiddenChannelModel)
+    True
+    >>> isinstance(nn.Linear(2, 2), HiddenChannelModel)
+    False
+    """
+
+    lift: nn.Module
+    spectral: nn.ModuleList
+    skips: nn.ModuleList
+    act: nn.Module
+    head: nn.Linear
+
+
 def _width(model: nn.Module) -> int:
-    """The hidden width of a SpectralClassifier after checking its structure; TypeError otherwise."""
-    if not isinstance(model, SpectralClassifier):
+    """The hidden width of a :class:`HiddenChannelModel` after checking its structure; TypeError otherwise."""
+    if not isinstance(model, nn.Module) or not isinstance(model, HiddenChannelModel):
         raise TypeError(
             f"channel pruning needs a spectral_sparse.models.SpectralClassifier "
-            f"(lift -> spectral blocks with skips -> head), got {type(model).__name__}"
+            f"(lift -> spectral blocks with skips -> head), or a model with that structure, got {type(model).__name__}"
         )
     lift, spectral, skips, head = (getattr(model, n, None) for n in ("lift", "spectral", "skips", "head"))
     problem = ""

@@ -63,9 +63,7 @@ def spectral_layers(model: nn.Module) -> list[tuple[str, SparseSpectralConv]]:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return [
-        (name, m) for name, m in model.named_modules() if isinstance(m, (SparseSpectralConv, LowRankSpectralConv))
-    ]
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, (SparseSpectralConv, LowRankSpectralConv))]
 
 
 def _layers_or_raise(model: nn.Module) -> list[tuple[str, SparseSpectralConv]]:
@@ -283,22 +281,25 @@ def fine_tune(
     batch_size: int = 64,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """Fine-tune a (pruned) classifier with :func:`spectral_sparse.training.train_classifier`.
+    """Fine-tune a (pruned) classifier with the training loop :func:`spectral_sparse.training.fit`.
 
     A fresh Adam optimizer and one-cycle schedule are built on the model's
     current parameters, so compacted layers train with their kept modes only
-    (a compacted layer cannot regrow pruned modes). ``kwargs`` go to
-    ``train_classifier`` (``resolutions``, ``seed``, ``device``, ``progress``, ...).
+    (a compacted layer cannot regrow pruned modes). ``kwargs`` are those of
+    :func:`~spectral_sparse.training.train_classifier` (``resolutions``, ``seed``,
+    ``device``, ``progress``, ``loss_fn``, ...; see :func:`~spectral_sparse.training.fit_arguments`).
 
     Returns
     -------
     dict
         ``train_classifier``'s history.
     """
-    from ..training import train_classifier
+    from ..training import check_labeled_images, fit, fit_arguments
 
     kwargs.setdefault("progress", False)
-    return train_classifier(model, images, labels, epochs=epochs, lr=lr, batch_size=batch_size, **kwargs)
+    config, fit_kwargs = fit_arguments(epochs=epochs, lr=lr, batch_size=batch_size, **kwargs)
+    check_labeled_images(images, labels)
+    return fit(model, (images, labels), config, **fit_kwargs)
 
 
 def prune_and_fine_tune(
