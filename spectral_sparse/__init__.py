@@ -8,7 +8,7 @@ Examples
 torch.Size([8, 4, 28, 28])
 """
 
-from . import attacks, data, functional, inference, inverse, lowrank, models, optim, prune, sphere
+from . import attacks, data, functional, inference, inverse, lowrank, models, optim, prune, quantize, sphere
 from .inference import predict
 from .layers import SparseSpectralConv
 from .lowrank import LowRankSpectralConv
@@ -29,6 +29,7 @@ __all__ = [
     "optim",
     "predict",
     "prune",
+    "quantize",
     "resample",
     "sphere",
 ]

@@ -185,6 +185,10 @@ def _load_error(err: Exception, path: Path | None = None) -> str:
     return (lines[0] if lines else type(err).__name__)[:200]
 
 
+def _quantized(model: nn.Module) -> bool:
+    return isinstance(getattr(model, "quantization", None), dict)
+
+
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, **metadata: Any) -> Path:
     """Save ``model`` (architecture + weights) and ``metadata`` to ``path``.
 
@@ -238,6 +242,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **metadata: Any) 
             "config": _plain(model.config, "config"),
             "state_dict": state,
             "metadata": _plain(metadata, "metadata"),
+            **({"quantization": _plain(model.quantization, "quantization")} if _quantized(model) else {}),
         },
         path,
     )
@@ -303,6 +308,10 @@ def load_checkpoint(
         raise ValueError(f"{str(path)!r} holds an unknown model kind {kind!r}; known kinds: {', '.join(MODEL_KINDS)}")
     try:
         model = MODEL_KINDS[kind].from_config(data["config"])  # type: ignore[attr-defined]
+        if data.get("quantization") is not None:  # integers and scales in the state dict (spectral_sparse.quantize)
+            from .quantize import _install
+
+            _install(model, data["quantization"])
         model.load_state_dict(data["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
         lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]

@@ -347,13 +347,16 @@ class SparseSpectralConv(nn.Module):
         # nn.Module casts a complex parameter with a *real* dtype (``.to(torch.float64)``
         # drops the imaginary part) or not at all (``.double()``). Cast the spectral
         # weight to the complex counterpart of the real dtype the conversion targets.
-        order = list(self._parameters)
-        weight = self._parameters.pop("weight")
+        # under torch.nn.utils.parametrize (quantization-aware training) the Parameter is the
+        # parametrization's ``original``
+        holder, key = (self, "weight") if "weight" in self._parameters else (self.parametrizations.weight, "original")
+        order = list(holder._parameters)
+        weight = holder._parameters.pop(key)
         try:
             super()._apply(fn, recurse)
         finally:
-            self._parameters["weight"] = weight
-            self._parameters = type(self._parameters)((k, self._parameters[k]) for k in order)
+            holder._parameters[key] = weight
+            holder._parameters = type(holder._parameters)((k, holder._parameters[k]) for k in order)
         probe = fn(torch.zeros((), dtype=weight.real.dtype, device=weight.device))
         dtype = _COMPLEX_OF.get(probe.dtype, weight.dtype)
         with torch.no_grad():
