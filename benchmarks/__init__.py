@@ -22,6 +22,7 @@ MOVED_TO_EXPERIMENTS = (
     "classification",
     "concept_figures",
     "darcy",
+    "darcy_lowrank",
     "inverse",
     "inverse_bands",
     "robustness",

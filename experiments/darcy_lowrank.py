@@ -2,9 +2,9 @@
 
 Run from the repository root::
 
-    python -m benchmarks.darcy_lowrank --seed 0 --threads 1      # selection + final training, ~15 min
-    python -m benchmarks.darcy_lowrank --layer-latency --threads 1   # one layer's forward vs rank, ~2 min
-    python -m benchmarks.darcy_lowrank --quick                   # smoke run (200 pairs, 2 epochs)
+    python -m experiments.darcy_lowrank --seed 0 --threads 1      # selection + final training, ~15 min
+    python -m experiments.darcy_lowrank --layer-latency --threads 1   # one layer's forward vs rank, ~2 min
+    python -m experiments.darcy_lowrank --quick                   # smoke run (200 pairs, 2 epochs)
 
 Protocol: that of ``benchmarks/darcy.py`` (its ``train``, ``evaluate`` and ``latency``
 are reused): neuraloperator's small Darcy set, 1,000 training pairs at 16x16, test on
@@ -41,18 +41,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from benchmarks.timing import device_name, interleaved_times, median_ms
+from experiments import darcy
+from spectral_sparse import ModeSet, SparseSpectralConv
+from spectral_sparse.lowrank import LowRankSpectralConv
+from spectral_sparse.models import count_parameters
+from spectral_sparse.models.fno import FNOConfig, SparseFNO
+from spectral_sparse.prune import prune_modes
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import darcy  # noqa: E402
-from benchmarks.timing import device_name, interleaved_times, median_ms  # noqa: E402
-from spectral_sparse import ModeSet, SparseSpectralConv  # noqa: E402
-from spectral_sparse.lowrank import LowRankSpectralConv  # noqa: E402
-from spectral_sparse.models import count_parameters  # noqa: E402
-from spectral_sparse.models.fno import FNOConfig, SparseFNO  # noqa: E402
-from spectral_sparse.prune import prune_modes  # noqa: E402
-
 RESULTS = ROOT / "benchmarks" / "results" / "lowrank"
 
 
@@ -248,7 +245,7 @@ def run_darcy(args: argparse.Namespace) -> int:
         "better_than_both_32": ours["rel_l2_32"] < min(tfno["rel_l2_32"], ref["rel_l2_32"]),
     }
     meta = {
-        "command": "python -m benchmarks.darcy_lowrank " + " ".join(sys.argv[1:]),
+        "command": "python -m experiments.darcy_lowrank " + " ".join(sys.argv[1:]),
         "data": "neuraloperator small Darcy: train 1000 @16x16 (selection: 900 fit / 100 validation), "
         "test 50 @16x16 and 50 @32x32 (zero-shot)",
         "seed": args.seed,
@@ -360,7 +357,8 @@ def layer_latency(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m experiments.darcy_lowrank`` (parsing only; ``main`` runs it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=20)
@@ -379,7 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.quick:
         args.epochs, args.repeats, args.n_val = 2, 3, 40
