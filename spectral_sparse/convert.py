@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .modes import ModeSet, _as_shape, _lexsort_last_axis_first, canonicalize
+from ._checks import as_shape
+from .modes import ModeSet, _lexsort_last_axis_first, canonicalize
 
 __all__ = ["conv_to_spectral_weights", "neuralop_to_spectral_weights"]
 
@@ -31,7 +32,7 @@ def conv_to_spectral_weights(
     if not isinstance(conv, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         raise TypeError(f"from_conv takes nn.Conv1d, nn.Conv2d or nn.Conv3d, got {type(conv).__name__}")
     d = len(conv.kernel_size)
-    grid = _as_shape(grid_shape, "grid_shape")
+    grid = as_shape(grid_shape, "grid_shape")
     if len(grid) != d:
         raise ValueError(f"grid_shape {grid} has {len(grid)} axes but the convolution is {d}-D")
     if any(s != 1 for s in conv.stride):

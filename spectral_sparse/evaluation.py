@@ -10,11 +10,13 @@ Both are re-exported by :mod:`spectral_sparse.training`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from torch import Tensor, nn
 
+from ._checks import grid_shape, resolution_name
+from ._checks import progress as _progress
 from .data.transforms import resize
 from .inference import predict
 
@@ -24,33 +26,6 @@ __all__ = ["EVAL_MODES", "check_labeled_images", "evaluate_resolutions", "resolu
 EVAL_MODES = ("raw", "resize-first")
 
 Resolution = int | Sequence[int]
-
-
-def _grid(resolution: Resolution, what: str = "resolution") -> tuple[int, int]:
-    if isinstance(resolution, bool):
-        raise TypeError(f"{what} must be an int or (H, W), got {resolution!r}")
-    if isinstance(resolution, int):
-        grid = (resolution, resolution)
-    else:
-        try:
-            grid = tuple(int(r) for r in resolution)
-        except TypeError:
-            raise TypeError(f"{what} must be an int or (H, W), got {resolution!r}") from None
-    if len(grid) != 2 or min(grid) < 1:
-        raise ValueError(f"{what} must be a positive int or a pair (H, W) of them, got {resolution!r}")
-    return grid  # type: ignore[return-value]
-
-
-def resolution_name(resolution: Resolution) -> int | str:
-    """``28`` or ``(28, 28)`` -> ``28``; ``(28, 40)`` -> ``"28x40"`` (the value stored in result rows)."""
-    h, w = _grid(resolution)
-    return h if h == w else f"{h}x{w}"
-
-
-def _progress(iterable: Iterable, enabled: bool, **kwargs: Any) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, disable=not enabled, dynamic_ncols=True, leave=False, **kwargs)
 
 
 def check_labeled_images(images: Tensor, labels: Tensor) -> None:
@@ -142,11 +117,11 @@ def evaluate_resolutions(
         raise ValueError("mode='resize-first' needs train_resolution (the grid the model was trained on)")
     if not isinstance(labels, Tensor) or labels.shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(getattr(labels, 'shape', ()))}")
-    train_grid = _grid(train_resolution, "train_resolution") if train_resolution is not None else None
+    train_grid = grid_shape(train_resolution, 2, "train_resolution") if train_resolution is not None else None
     labels = labels.cpu()
     rows = []
     for res in _progress(list(resolutions), progress, desc=f"evaluate {mode}"):
-        grid = _grid(res)
+        grid = grid_shape(res)
         x = resize(images, grid, method=method)
         if mode == "resize-first":
             x = resize(x, train_grid, method=method)

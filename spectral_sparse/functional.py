@@ -27,9 +27,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ._checks import as_shape
 from .backends import BackendUnavailableError, ConvCall, complex_dtype, get_backend, registered_backends
 from .backends._plan import LRUCache
-from .modes import ModeSet, _as_shape
+from .modes import ModeSet
 
 __all__ = ["select_backend", "sparse_spectral_conv"]
 
@@ -196,7 +197,7 @@ def prepare_call(
     if output_shape is None:
         out_grid = in_grid
     else:
-        out_grid = _as_shape(output_shape, "output_shape")
+        out_grid = as_shape(output_shape, "output_shape")
         if len(out_grid) != d:
             raise ValueError(
                 f"output_shape {tuple(output_shape)} has {len(out_grid)} entries; the modes are {d}-D, so it needs {d}"

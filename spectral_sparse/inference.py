@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ._checks import positive_int
 from .backends import get_backend
 from .functional import prepare_call, select_backend
 from .layers import SparseSpectralConv
@@ -222,8 +223,8 @@ def predict(
     else:
         raise TypeError(f"batches must be a tensor or a sequence of tensors, got {type(batches).__name__}")
     _check_backend_name(backend)
-    if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    if batch_size is not None:
+        positive_int(batch_size, "batch_size", what="a positive int or None")
     expected = _expected_input(model)
     for i, x in enumerate(items):
         _check_input(x, "batches" if single else f"batches[{i}]", expected)

@@ -10,8 +10,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ._checks import as_shape, positive_int
 from .functional import sparse_spectral_conv
-from .modes import ModeSet, _as_shape
+from .modes import ModeSet
 from .resample import resample
 
 __all__ = ["SparseSpectralConv"]
@@ -124,9 +125,8 @@ class SparseSpectralConv(nn.Module):
         form = "rfft" if "max_n_modes" in neuralop_kwargs else "box"
         max_n_modes = neuralop_kwargs.pop("max_n_modes", None)
         mixing, scaling, init_std = _neuralop_options(mixing, neuralop_kwargs)
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int(in_channels, "in_channels")
+        positive_int(out_channels, "out_channels")
         if mixing not in ("dense", "diagonal"):
             raise ValueError(f"mixing must be 'dense' or 'diagonal', got {mixing!r}")
         if mixing == "diagonal" and in_channels != out_channels:
@@ -140,10 +140,10 @@ class SparseSpectralConv(nn.Module):
             self._max_box: tuple[int, ...] | None = None
             active = stored = modes
         else:
-            self._box_n_modes = _as_shape(modes, "n_modes")
+            self._box_n_modes = as_shape(modes, "n_modes")
             self._max_box = self._box_n_modes
             if max_n_modes is not None:
-                self._max_given = _as_shape(max_n_modes, "max_n_modes")
+                self._max_given = as_shape(max_n_modes, "max_n_modes")
                 if len(self._max_given) != len(self._box_n_modes):
                     raise ValueError(
                         f"max_n_modes {self._max_given} and n_modes {self._box_n_modes} have different lengths"
@@ -188,7 +188,7 @@ class SparseSpectralConv(nn.Module):
     @n_modes.setter
     def n_modes(self, n_modes: int | Sequence[int]) -> None:
         """Activate ``ModeSet.box(n_modes)``: a mask inside the storage, an in-place growth beyond it."""
-        n = _as_shape(n_modes, "n_modes")
+        n = as_shape(n_modes, "n_modes")
         if len(n) != self._modes.ndim:
             raise ValueError(f"n_modes {n} has {len(n)} entries but the layer is {self._modes.ndim}-D")
         target = ModeSet.box(n)
@@ -268,7 +268,7 @@ class SparseSpectralConv(nn.Module):
             if self.resolution_scaling_factor is None:
                 return x
             output_shape = self._scaled_shape(x)
-        shape = _as_shape(output_shape, "output_shape")
+        shape = as_shape(output_shape, "output_shape")
         return x if tuple(x.shape[2:]) == shape else resample(x, shape)
 
     def _scaled_shape(self, x: Tensor) -> tuple[int, ...]:

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ._checks import as_shape, positive_int
+
 __all__ = ["MAX_INDEX", "MAX_MODES", "ModeSet", "canonicalize"]
 
 MAX_INDEX = 2**62
@@ -190,7 +192,7 @@ class ModeSet:
         >>> len(ModeSet.box((16, 16)))
         137
         """
-        n = _as_shape(n_modes, "n_modes")
+        n = as_shape(n_modes, "n_modes")
         _check_count(_box_count(n), f"ModeSet.box({n})", len(n))
         ranges = [range(-(m // 2), (m - 1) // 2 + 1) for m in n[:-1]] + [range(0, n[-1] // 2 + 1)]
         grid = torch.tensor(list(itertools.product(*ranges)), dtype=torch.long).reshape(-1, len(n))
@@ -220,8 +222,7 @@ class ModeSet:
         >>> ModeSet.radial(2.5, ndim=1).indices.flatten().tolist()
         [0, 1, 2]
         """
-        if not isinstance(ndim, int) or isinstance(ndim, bool) or ndim < 1:
-            raise ValueError(f"ndim must be a positive int, got {ndim!r}")
+        positive_int(ndim, "ndim")
         if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius >= 0):
             raise ValueError(f"radius must be a finite non-negative number, got {radius!r}")
         r = math.floor(radius)
@@ -251,7 +252,7 @@ class ModeSet:
         >>> len(ModeSet.full((4, 4)))
         13
         """
-        n = _as_shape(grid_shape, "grid_shape")
+        n = as_shape(grid_shape, "grid_shape")
         _check_count((math.prod(2 * (m // 2) + 1 for m in n) + 1) // 2, f"ModeSet.full({n})", len(n))
         ranges = [range(-(m // 2), m // 2 + 1) for m in n]
         grid = torch.tensor(list(itertools.product(*ranges)), dtype=torch.long).reshape(-1, len(n))
@@ -298,7 +299,7 @@ class ModeSet:
     # ------------------------------------------------------------------ operations
     def resolved(self, grid_shape: int | Sequence[int]) -> Tensor:
         """Boolean mask, shape (K,): which modes a grid resolves (``2|k_i| <= N_i``)."""
-        n = _as_shape(grid_shape, "grid_shape")
+        n = as_shape(grid_shape, "grid_shape")
         if len(n) != self.ndim:
             raise ValueError(f"grid_shape {tuple(n)} has {len(n)} axes but the mode set is {self.ndim}-D")
         return (2 * self._indices.abs() <= torch.tensor(n)).all(dim=1)
@@ -341,25 +342,8 @@ class ModeSet:
         return (ModeSet, (self._indices.clone(),))
 
 
-def _as_shape(shape: int | Sequence[int], name: str) -> tuple[int, ...]:
-    if isinstance(shape, (int,)) and not isinstance(shape, bool):
-        shape = (shape,)
-    if isinstance(shape, Tensor):
-        shape = tuple(int(s) for s in shape.tolist())
-    try:
-        out = tuple(shape)
-    except TypeError:
-        raise TypeError(f"{name} must be an int or a sequence of ints, got {shape!r}") from None
-    if len(out) == 0:
-        raise ValueError(f"{name} must have at least one entry")
-    for s in out:
-        if isinstance(s, bool) or (
-            not isinstance(s, (int,)) and not (hasattr(s, "__index__") and not isinstance(s, float))
-        ):
-            raise TypeError(f"{name} must contain ints, got {shape!r}")
-        if int(s) < 1:
-            raise ValueError(f"{name} entries must be >= 1, got {tuple(shape)}")
-    return tuple(int(s) for s in out)
+#: Kept for modules that imported the shape check from here; it lives in :mod:`spectral_sparse._checks`.
+_as_shape = as_shape
 
 
 def _box_count(n: tuple[int, ...]) -> int:

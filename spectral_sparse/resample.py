@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .modes import _as_shape
+from ._checks import as_shape
 
 __all__ = ["resample"]
 
@@ -71,7 +71,7 @@ def per_axis(x: Tensor, shape: int | Sequence[int], op: Callable[[Tensor, int, i
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.is_complex() or not x.is_floating_point():
         raise TypeError(f"{name} takes real floating-point fields, got dtype {x.dtype}")
-    new = _as_shape(shape, "shape")
+    new = as_shape(shape, "shape")
     if len(new) > x.ndim:
         raise ValueError(f"cannot {name} {len(new)} axes of a tensor with {x.ndim} dimensions")
     first = x.ndim - len(new)

@@ -27,17 +27,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import distributed as dist
+from ._checks import count_parameters, grid_shape, positive_int
+from ._checks import progress as _progress
 from .data.transforms import resize
-from .evaluation import (
-    EVAL_MODES,
-    Resolution,
-    _grid,
-    _progress,
-    check_labeled_images,
-    evaluate_resolutions,
-    resolution_name,
-)
-from .models.classifier import count_parameters
+from .evaluation import EVAL_MODES, Resolution, check_labeled_images, evaluate_resolutions, resolution_name
 
 __all__ = [
     "EVAL_MODES",
@@ -269,12 +262,11 @@ def _check_config(config: TrainConfig, images: Tensor) -> tuple[list[tuple[int, 
     resolutions = config.resolutions
     if resolutions is None:
         resolutions = [tuple(images.shape[-2:])]
-    grids = [_grid(r, "resolutions entry") for r in resolutions]
+    grids = [grid_shape(r, 2, "resolutions entry") for r in resolutions]
     if not grids:
         raise ValueError("resolutions is empty; give at least one training grid")
-    for name, value in (("epochs", config.epochs), ("batch_size", config.batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    positive_int(config.epochs, "epochs")
+    positive_int(config.batch_size, "batch_size")
     if not (config.lr > 0 and math.isfinite(config.lr)):
         raise ValueError(f"lr must be a positive number, got {config.lr!r}")
     if config.schedule not in ("onecycle", "constant", "none"):

@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import progress as progress_bar
 from .gradient import Domain, check_domain
 
 __all__ = ["CORRUPTIONS", "SEVERITY_PARAMETERS", "corrupt", "evaluate_corruptions"]
@@ -259,9 +260,7 @@ def evaluate_corruptions(
     res = h if h == w else f"{h}x{w}"
     clean = accuracy(model, images, labels, batch_size)
     rows = [{"corruption": "clean", "severity": 0, "accuracy": clean, "n": len(labels)}]
-    from tqdm.auto import tqdm
-
-    for name in tqdm(names, disable=not progress, dynamic_ncols=True, leave=False, desc="corruptions"):
+    for name in progress_bar(names, progress, desc="corruptions"):
         for s in sev:
             acc = accuracy(model, corrupt(images, name, s, seed=seed, domain=domain), labels, batch_size)
             rows.append({"corruption": name, "severity": s, "accuracy": acc, "n": len(labels)})

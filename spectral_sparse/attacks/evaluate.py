@@ -6,12 +6,14 @@ the attacks of this package, or torchattacks' (which assume inputs in [0, 1]).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from .._checks import grid_shape, positive_int, resolution_name
+from .._checks import progress as progress_bar
 from ..data.transforms import resize
 from ..evaluation import check_labeled_images
 from .gradient import Domain, check_domain, eval_mode, model_dtype
@@ -20,28 +22,6 @@ from .transfer import transfer
 __all__ = ["accuracy", "robust_accuracy", "robustness_matrix"]
 
 Attack = Callable[[Tensor, Tensor], Tensor]
-
-
-def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-
-
-def _grid(res: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(res, int) and not isinstance(res, bool):
-        return (res, res)
-    h, w = (int(r) for r in res)
-    return (h, w)
-
-
-def _name(grid: tuple[int, int]) -> int | str:
-    return grid[0] if grid[0] == grid[1] else f"{grid[0]}x{grid[1]}"
-
-
-def _bar(items: Iterable, enabled: bool, desc: str) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(items, disable=not enabled, dynamic_ncols=True, leave=False, desc=desc)
 
 
 @torch.no_grad()
@@ -63,7 +43,7 @@ def accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int =
     True
     """
     check_labeled_images(images, labels)
-    _check_batch_size(batch_size)
+    positive_int(batch_size, "batch_size")
     return float((_predict(model, images, batch_size) == labels.cpu()).float().mean())
 
 
@@ -72,7 +52,7 @@ def _attack_all(attack: Attack, images: Tensor, labels: Tensor, batch_size: int,
         raise TypeError(f"attack must be a callable attack(images, labels), got {type(attack).__name__}")
     out = []
     chunks = list(zip(images.split(batch_size), labels.split(batch_size)))
-    for x, y in _bar(chunks, progress and len(chunks) > 1, desc):
+    for x, y in progress_bar(chunks, progress and len(chunks) > 1, desc=desc):
         adv = attack(x, y)
         if not isinstance(adv, Tensor) or adv.shape != x.shape:
             got = tuple(adv.shape) if isinstance(adv, Tensor) else type(adv).__name__
@@ -96,7 +76,7 @@ def robust_accuracy(
     True
     """
     check_labeled_images(images, labels)
-    _check_batch_size(batch_size)
+    positive_int(batch_size, "batch_size")
     adv = _attack_all(attack, images, labels, batch_size, progress, "attack")
     return accuracy(model, adv, labels, batch_size)
 
@@ -170,11 +150,11 @@ def robustness_matrix(
     (torch.Size([2, 2]), [(8, 12), (8, 16)])
     """
     check_labeled_images(images, labels)
-    _check_batch_size(batch_size)
+    positive_int(batch_size, "batch_size")
     domain = check_domain(domain)
     transfer_method = method if transfer_method is None else transfer_method
-    sources = [_grid(r) for r in source_resolutions]
-    targets = sources if target_resolutions is None else [_grid(r) for r in target_resolutions]
+    sources = [grid_shape(r) for r in source_resolutions]
+    targets = sources if target_resolutions is None else [grid_shape(r) for r in target_resolutions]
     if not sources or not targets:
         raise ValueError("source_resolutions and target_resolutions must not be empty")
     labels = labels.cpu()
@@ -188,16 +168,16 @@ def robustness_matrix(
     clean_acc = {g: accuracy(model, clean(g), labels, batch_size) for g in dict.fromkeys([*sources, *targets])}
     matrix = torch.zeros(len(sources), len(targets), dtype=torch.float64)
     rows = []
-    for i, s in enumerate(_bar(sources, progress, "sources")):
-        adv = _attack_all(attack, clean(s), labels, batch_size, progress, f"attack at {_name(s)}")
+    for i, s in enumerate(progress_bar(sources, progress, desc="sources")):
+        adv = _attack_all(attack, clean(s), labels, batch_size, progress, f"attack at {resolution_name(s)}")
         for j, t in enumerate(targets):
             moved = transfer(adv, t, method=transfer_method, domain=domain)
             acc = accuracy(model, moved, labels, batch_size)
             matrix[i, j] = acc
             rows.append(
                 {
-                    "source": _name(s),
-                    "target": _name(t),
+                    "source": resolution_name(s),
+                    "target": resolution_name(t),
                     "robust_accuracy": acc,
                     "clean_accuracy": clean_acc[t],
                     "n": len(labels),
@@ -205,10 +185,10 @@ def robustness_matrix(
             )
     return {
         "rows": rows,
-        "clean": [{"resolution": _name(g), "accuracy": a, "n": len(labels)} for g, a in clean_acc.items()],
+        "clean": [{"resolution": resolution_name(g), "accuracy": a, "n": len(labels)} for g, a in clean_acc.items()],
         "matrix": matrix,
-        "sources": [_name(s) for s in sources],
-        "targets": [_name(t) for t in targets],
+        "sources": [resolution_name(s) for s in sources],
+        "targets": [resolution_name(t) for t in targets],
         "method": method,
         "transfer_method": transfer_method,
     }

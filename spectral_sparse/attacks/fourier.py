@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..modes import ModeSet, _as_shape
+from .._checks import as_shape
+from ..modes import ModeSet
 from .gradient import Domain, _clamp, _IterativeAttack, check_batch, eval_mode, model_dtype
 
 __all__ = ["FOURIER_NORMS", "FourierPGD", "function_norm", "render"]
@@ -55,7 +56,7 @@ def _weights(modes: ModeSet, dtype: torch.dtype, device: torch.device) -> Tensor
 
 
 def _check_grid(modes: ModeSet, grid: Sequence[int]) -> tuple[int, ...]:
-    grid = _as_shape(grid, "grid")
+    grid = as_shape(grid, "grid")
     if len(grid) != modes.ndim:
         raise ValueError(f"grid {tuple(grid)} has {len(grid)} axes but the modes are {modes.ndim}-D")
     kmax = modes.indices.abs().amax(0)

@@ -30,6 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import check_domain as _check_domain
+from .._checks import positive_int
+
 __all__ = ["FGSM", "NORMS", "PGD"]
 
 #: Pixel-space norms of :class:`PGD`.
@@ -47,22 +50,12 @@ def check_eps(eps: float, name: str = "eps") -> float:
 
 def check_steps(steps: int) -> int:
     """An int >= 1."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-    return steps
+    return positive_int(steps, "steps", what="an int >= 1")
 
 
 def check_domain(domain: Domain) -> Domain:
-    """``None`` or a pair ``(lo, hi)`` of finite numbers with ``lo < hi``."""
-    if domain is None:
-        return None
-    try:
-        lo, hi = (float(v) for v in domain)
-    except (TypeError, ValueError):
-        raise ValueError(f"domain must be None or a pair (lo, hi) of numbers, got {domain!r}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"domain must be a pair (lo, hi) of finite numbers with lo < hi, got {domain!r}")
-    return (lo, hi)
+    """``None`` or a pair ``(lo, hi)`` of finite numbers with ``lo < hi``, as floats; ValueError otherwise."""
+    return _check_domain(domain)
 
 
 def check_batch(images: Tensor, labels: Tensor, domain: Domain) -> None:

@@ -11,17 +11,14 @@ unless the run continues a checkpoint kept in that same directory
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..checkpoint import atomic_path, atomic_write_text
+from .._checks import write_csv, write_json
+from ..checkpoint import atomic_path
 
 __all__ = [
     "ATTACKS",
@@ -232,34 +229,6 @@ def describe_attack(attack: Any) -> dict[str, Any]:
     if hasattr(attack, "modes"):
         out["modes"] = len(attack.modes)
     return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, torch.device):
-        return str(value)
-    return value
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as indented JSON (non-finite floats become ``null``), atomically."""
-    atomic_write_text(path, json.dumps(_jsonable(data), indent=2) + "\n")
-
-
-def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Write a list of flat dicts as CSV, columns in the order of the first row, atomically."""
-    buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [])
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue(), newline="")
 
 
 def save_figure(fig: Any, path: Path, dpi: int = 120) -> None:

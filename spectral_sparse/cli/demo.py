@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import progress as _progress
 from ..data.shapes import CLASSES, render_coefficients, shape_coefficients
 from ..models import CNNClassifier, SpectralClassifier
 from ..training import train_classifier
@@ -119,12 +120,6 @@ def _config(args: argparse.Namespace) -> DemoConfig:
     res = tuple(dict.fromkeys(r for group in args.resolutions for r in group))
     cfg.resolutions = res if cfg.train_resolution in res else (cfg.train_resolution, *res)
     return cfg
-
-
-def _progress(iterable: Any, enabled: bool, **kwargs: Any) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, disable=not enabled, dynamic_ncols=True, leave=False, **kwargs)
 
 
 def train_model(

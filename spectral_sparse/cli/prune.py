@@ -173,8 +173,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
+    from .._checks import progress as progress_bar
     from ..checkpoint import save_checkpoint
     from ..prune import prune_and_fine_tune, sparsity_report, spectral_layers
     from ..training import evaluate_resolutions
@@ -253,7 +252,7 @@ def _run(args: argparse.Namespace) -> int:
 
     head = {"schedule": None, "amount": args.amount, "targets": None, "modes_initial": dict(original)}
     progress = progress and dist.is_main()
-    bar = tqdm(total=n_steps, initial=len(done), desc="prune", disable=not progress, dynamic_ncols=True, leave=False)
+    bar = progress_bar(None, progress, total=n_steps, initial=len(done), desc="prune")
 
     def on_step(t: int, summary: dict[str, Any]) -> None:
         bar.update(1)

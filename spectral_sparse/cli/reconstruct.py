@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import distributed as dist
+from .._checks import progress as _progress
 from ..checkpoint import atomic_path, atomic_save
 from ._common import (
     CLIError,
@@ -150,12 +151,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--tv-lambda", type=positive_float, default=0.01, help="TV weight at 64x64 [0.01]")
     ev.add_argument("--wiener-lambda", type=positive_float, default=0.01, help="Wiener/Tikhonov weight [0.01]")
     _common(ev)
-
-
-def _progress(iterable: Any, enabled: bool, **kw: Any) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, disable=not enabled, dynamic_ncols=True, leave=False, **kw)
 
 
 def _physics(kind: str, n: int, params: dict[str, Any]) -> Any:

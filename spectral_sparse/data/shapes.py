@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ..modes import _as_shape
+from .._checks import as_shape
 
 __all__ = ["CLASSES", "make_shapes", "render_coefficients", "shape_coefficients"]
 
@@ -222,7 +222,7 @@ def render_coefficients(coefficients: Tensor, resolution: int | Sequence[int], d
     >>> render_coefficients(c, (28, 40)).shape
     torch.Size([2, 1, 28, 40])
     """
-    grid = _as_shape(resolution, "resolution")
+    grid = as_shape(resolution, "resolution")
     if len(grid) == 1:
         grid = grid * 2
     if len(grid) != 2:

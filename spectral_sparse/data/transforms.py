@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._checks import grid_shape
 from ..resample import resample
 
 __all__ = ["METHODS", "ResolutionTransform", "make_test_set", "resize"]
@@ -54,19 +55,6 @@ def _check_method(method: str) -> str:
     if method not in METHODS:
         raise ValueError(f"unknown resize method {method!r}; valid methods: {', '.join(map(repr, METHODS))}")
     return method
-
-
-def _check_shape(shape: int | Sequence[int]) -> tuple[int, int]:
-    """``shape`` as a pair of positive ints (an int means a square grid)."""
-    if isinstance(shape, int) and not isinstance(shape, bool):
-        pair: tuple[object, ...] = (shape, shape)
-    elif isinstance(shape, Sequence) and not isinstance(shape, str):
-        pair = tuple(shape)
-    else:
-        raise ValueError(f"shape must be an int or a pair (H, W) of positive ints, got {shape!r}")
-    if len(pair) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in pair):
-        raise ValueError(f"shape must be an int or a pair (H, W) of positive ints, got {shape!r}")
-    return int(pair[0]), int(pair[1])  # type: ignore[call-overload]
 
 
 def _check_clamp(clamp: tuple[float, float] | None) -> tuple[float, float] | None:
@@ -124,7 +112,7 @@ def resize(
     True
     """
     method = _check_method(method)
-    new = _check_shape(shape)
+    new = grid_shape(shape, 2, "shape", error=ValueError)
     bounds = _check_clamp(clamp)
     if not isinstance(images, Tensor):
         raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
@@ -177,7 +165,7 @@ class ResolutionTransform:
     def __init__(
         self, shape: int | Sequence[int], method: str = "fourier", clamp: tuple[float, float] | None = None
     ) -> None:
-        self.shape = _check_shape(shape)
+        self.shape = grid_shape(shape, 2, "shape", error=ValueError)
         self.method = _check_method(method)
         self.clamp = _check_clamp(clamp)
 

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._checks import positive_int
 from ..resample import resample
 
 __all__ = ["DATA_SOURCES", "PHOTO_TEST", "PHOTO_TRAIN", "SPLIT_NOTE", "TEST_SEED_OFFSET", "ground_truth"]
@@ -155,8 +156,7 @@ def ground_truth(
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     for name, value in (("n", n), ("resolution", resolution), ("patch", patch)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int(value, name)
     if source == "photos":
         raster = _photo_patches(split, n, patch, seed)
     elif source == "phantoms":

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import count_parameters, positive_int
 from ..layers import SparseSpectralConv
 from ..modes import ModeSet
 
@@ -49,11 +50,6 @@ __all__ = [
 ARCHS: tuple[str, ...] = ("spectral", "unet", "dncnn")
 #: Ways to turn a backbone into a reconstructor.
 WRAPPERS: tuple[str, ...] = ("artifact", "unrolled", "hqs")
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of real trainable parameters (a complex weight counts twice)."""
-    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters() if p.requires_grad)
 
 
 class SpectralDenoiser(nn.Module):
@@ -87,8 +83,7 @@ class SpectralDenoiser(nn.Module):
     def __init__(self, channels: int = 1, width: int = 32, modes: ModeSet | float = 12.0, depth: int = 4) -> None:
         super().__init__()
         for name, value in (("channels", channels), ("width", width), ("depth", depth)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(value, name)
         if not isinstance(modes, ModeSet):
             modes = ModeSet.radial(float(modes), ndim=2)
         if modes.ndim != 2:
@@ -235,8 +230,7 @@ def _unfolded(algorithm: type, denoiser: nn.Module, n_iter: int, stepsize: float
     """A deepinv optimiser unfolded for ``n_iter`` iterations: PnP prior, grid-consistent L2, trainable steps."""
     from deepinv.optim import PnP
 
-    if not isinstance(n_iter, int) or isinstance(n_iter, bool) or n_iter < 1:
-        raise ValueError(f"n_iter must be a positive int, got {n_iter!r}")
+    positive_int(n_iter, "n_iter")
     return algorithm(
         data_fidelity=grid_l2(),
         prior=PnP(denoiser=denoiser),

@@ -59,6 +59,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._checks import grid_shape
+
 __all__ = ["DEFAULTS", "PHYSICS_KINDS", "inpainting_mask", "make_physics", "mri_frequencies"]
 
 #: The operator kinds :func:`make_physics` knows.
@@ -74,20 +76,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 _INPUT_MODE = {"denoising": "direct", "deblur": "adjoint", "inpainting": "adjoint", "mri": "pinv", "tomography": "pinv"}
 _MIN_GRID = 4
-
-
-def _grid(shape: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(shape, int) and not isinstance(shape, bool):
-        pair: tuple[Any, ...] = (shape, shape)
-    elif isinstance(shape, Sequence) and not isinstance(shape, str):
-        pair = tuple(shape)[-2:] if len(shape) >= 2 else tuple(shape)
-    else:
-        raise ValueError(f"shape must be an int or (H, W) (or (C, H, W)), got {shape!r}")
-    if len(pair) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in pair):
-        raise ValueError(f"shape must be an int or (H, W) (or (C, H, W)) of ints, got {shape!r}")
-    if min(pair) < _MIN_GRID:
-        raise ValueError(f"grid {pair} is too small: every side needs at least {_MIN_GRID} pixels")
-    return int(pair[0]), int(pair[1])
 
 
 def _freqs(n: int, real: bool = False) -> Tensor:
@@ -416,7 +404,7 @@ def make_physics(
     if dtype not in (torch.float32, torch.float64):
         raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     _check_int("channels", channels, 1)
-    grid = _grid(shape)
+    grid = grid_shape(shape, 2, "shape", minimum=_MIN_GRID, trailing=True, error=ValueError)
     p = {**DEFAULTS[kind], **params}
     sigma = _check_float("noise_sigma", p.get("noise_sigma", 0.0), 0.0, strict=False)
     common = {"device": device}

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .._checks import as_shape
 from ..layers import SparseSpectralConv
-from ..modes import _as_shape
 from ..resample import per_axis
 
 __all__ = ["ChannelwiseFilter", "SpectralSubsample", "coarse_grid", "sample_interpolant"]
@@ -113,7 +113,7 @@ class SpectralSubsample(nn.Module):
 
     def __init__(self, stride: int | Sequence[int]) -> None:
         super().__init__()
-        self.stride = _expand(stride, 1, "stride")[0] if isinstance(stride, int) else _as_shape(stride, "stride")
+        self.stride = _expand(stride, 1, "stride")[0] if isinstance(stride, int) else as_shape(stride, "stride")
 
     def output_shape(self, grid_shape: Sequence[int]) -> tuple[int, ...]:
         """The coarse grid for an input grid."""

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from .._checks import count_parameters, positive_int
 from ..layers import SparseSpectralConv
 from ..modes import ModeSet
 from .pointwise import PointwiseConv
 
-__all__ = ["CNNClassifier", "SpectralClassifier"]
-
-
-def _check_positive(**values: Any) -> None:
-    """Each keyword must be a positive int (bool is not one)."""
-    for name, value in values.items():
-        try:
-            ok = not isinstance(value, bool) and operator.index(value) >= 1  # numpy and torch ints are ints too
-        except TypeError:
-            ok = False
-        if not ok:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+__all__ = ["CNNClassifier", "SpectralClassifier", "count_parameters"]
 
 
 def _check_images(x: Tensor) -> None:
@@ -99,7 +88,8 @@ class SpectralClassifier(nn.Module):
         rank: int | float | Sequence[int | float] | None = None,
     ) -> None:
         super().__init__()
-        _check_positive(in_channels=in_channels, num_classes=num_classes)
+        positive_int(in_channels, "in_channels", index=True)
+        positive_int(num_classes, "num_classes", index=True)
         if not isinstance(modes, ModeSet):
             modes = ModeSet.radial(float(modes), ndim=2)
         if depth < 1:
@@ -224,7 +214,8 @@ class CNNClassifier(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (24, 48, 64)) -> None:
         super().__init__()
-        _check_positive(in_channels=in_channels, num_classes=num_classes)
+        positive_int(in_channels, "in_channels", index=True)
+        positive_int(num_classes, "num_classes", index=True)
         if len(widths) == 0 or any(w < 1 for w in widths):
             raise ValueError(f"widths must be a non-empty sequence of positive ints, got {tuple(widths)}")
         layers: list[nn.Module] = []
@@ -255,8 +246,3 @@ class CNNClassifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Logits, shape ``(B, num_classes)``, for ``x`` of shape ``(B, in_channels, H, W)``."""
         return self.head(self.body(x).mean(dim=(2, 3)))
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of real trainable parameters (a complex weight counts twice)."""
-    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters() if p.requires_grad)

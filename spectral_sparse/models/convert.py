@@ -45,8 +45,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .._checks import as_shape
 from ..layers import SparseSpectralConv
-from ..modes import _as_shape
 from ._sampling import ChannelwiseFilter, SpectralSubsample, _expand, coarse_grid, sample_interpolant
 from .classifier import CNNClassifier, SpectralClassifier
 
@@ -144,7 +144,7 @@ def cnn_to_spectral(cnn: nn.Module, grid_shape: int | Sequence[int]) -> nn.Modul
     model = copy.deepcopy(cnn)
     if isinstance(model, (SpectralClassifier, SparseSpectralConv)):
         return model
-    grid = _as_shape(grid_shape, "grid_shape")
+    grid = as_shape(grid_shape, "grid_shape")
     if len(grid) == 1:
         grid = grid * _spatial_ndim(model, default=1)
     ctx = _Context(*_dtype_device(model))

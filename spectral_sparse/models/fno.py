@@ -10,8 +10,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import as_shape, positive_int
 from ..layers import SparseSpectralConv
-from ..modes import ModeSet, _as_shape
+from ..modes import ModeSet
 from ..resample import resample
 from .pointwise import PointwiseConv
 
@@ -109,7 +110,7 @@ def positional_embedding(
     >>> positional_embedding((4,), "grid")
     tensor([[0.0000, 0.2500, 0.5000, 0.7500]])
     """
-    grid = _as_shape(grid_shape, "grid_shape")
+    grid = as_shape(grid_shape, "grid_shape")
     if kind not in _EMBEDDINGS:
         raise ValueError(f"embedding must be one of {_EMBEDDINGS}, got {kind!r}")
     channels: list[Tensor] = []
@@ -153,7 +154,7 @@ def _as_modes(modes: Any, ndim: int | None, what: str) -> ModeSet:
             raise ValueError(f"{what} is an int ({modes}); pass ndim= or a tuple of n_modes")
         return ModeSet.box((modes,) * ndim)
     if isinstance(modes, Sequence) and not isinstance(modes, str) and all(isinstance(m, int) for m in modes):
-        shape = _as_shape(tuple(modes), what)
+        shape = as_shape(tuple(modes), what)
         if ndim is not None and len(shape) != ndim:
             raise ValueError(f"{what} {shape} has {len(shape)} axes but ndim={ndim}")
         return ModeSet.box(shape)
@@ -223,8 +224,7 @@ class SparseFNO(nn.Module):
             ("width", width),
             ("n_layers", n_layers),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(value, name)
         if ndim is not None and ndim not in (1, 2, 3):
             raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
         config = config if config is not None else FNOConfig()
@@ -332,7 +332,7 @@ class SparseFNO(nn.Module):
                 f"x must have shape (B, {self.in_channels}, *grid) with a {self.ndim}-D grid, got {tuple(x.shape)}"
             )
         if output_shape is not None:
-            output_shape = _as_shape(output_shape, "output_shape")
+            output_shape = as_shape(output_shape, "output_shape")
             if len(output_shape) != self.ndim:
                 raise ValueError(f"output_shape {output_shape} must have {self.ndim} entries")
             if output_shape == tuple(x.shape[2:]):

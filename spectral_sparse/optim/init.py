@@ -12,6 +12,7 @@ import math
 import torch
 from torch import nn
 
+from .._checks import spectral_layers as named_layers
 from ..layers import SparseSpectralConv
 
 __all__ = ["layer_mode_sparsity", "mode_sparsity", "sparse_init", "spectral_layers"]
@@ -19,9 +20,7 @@ __all__ = ["layer_mode_sparsity", "mode_sparsity", "sparse_init", "spectral_laye
 
 def spectral_layers(model: nn.Module) -> list[tuple[str, SparseSpectralConv]]:
     """The ``(name, layer)`` pairs of every :class:`SparseSpectralConv` in ``model`` (the model itself included)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    return [(name or "<model>", m) for name, m in model.named_modules() if isinstance(m, SparseSpectralConv)]
+    return named_layers(model, SparseSpectralConv, root="<model>")
 
 
 def _require_layers(model: nn.Module) -> list[tuple[str, SparseSpectralConv]]:

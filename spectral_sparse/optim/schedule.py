@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+from .._checks import positive_int
 from .regularizers import Null, Regularizer
 
 __all__ = ["SparsityController", "group_mode_sparsity"]
@@ -118,8 +119,7 @@ class SparsityController:
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 <= target < 1:
             raise ValueError(f"target sparsity must be a number in [0, 1), got {target!r}")
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-            raise ValueError(f"interval must be a positive int, got {interval!r}")
+        positive_int(interval, "interval")
         for name, gain in (("integral", integral), ("proportional", proportional)):
             if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not gain >= 0 or math.isinf(gain):
                 raise ValueError(f"{name} gain must be a finite number >= 0, got {gain!r}")

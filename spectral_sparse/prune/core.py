@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import spectral_layers as named_layers
 from ..layers import SparseSpectralConv
 from ..lowrank import LowRankSpectralConv
 from .criteria import Criterion, get_criterion, mode_parameter
@@ -61,9 +62,7 @@ def spectral_layers(model: nn.Module) -> list[tuple[str, SparseSpectralConv]]:
     >>> [name for name, _ in spectral_layers(SpectralClassifier(1, 3, width=4, modes=2, depth=2))]
     ['spectral.0', 'spectral.1']
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, (SparseSpectralConv, LowRankSpectralConv))]
+    return named_layers(model, (SparseSpectralConv, LowRankSpectralConv), what="a torch.nn.Module")
 
 
 def _layers_or_raise(model: nn.Module) -> list[tuple[str, SparseSpectralConv]]:

@@ -31,24 +31,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._checks import grid_shape as check_grid
 from ..layers import SparseSpectralConv
-from ..modes import _as_shape
 from .core import spectral_layers
 
 __all__ = ["SparsityReport", "layer_flops", "sparsity_report"]
 
+_NEED = "the layer's modes are"  # completes "grid_shape (4,) has 1 axes but ... 2-D"
 _COLUMNS = ("name", "modes_kept", "modes_total", "kept_fraction", "parameters", "flops")
 
 
 def _real_count(module: nn.Module, recurse: bool = True) -> int:
     return sum(p.numel() * (2 if p.is_complex() else 1) for p in module.parameters(recurse=recurse))
-
-
-def _grid(grid_shape: int | Sequence[int], ndim: int) -> tuple[int, ...]:
-    """An int means that size along every axis."""
-    if isinstance(grid_shape, int) and not isinstance(grid_shape, bool):
-        grid_shape = (grid_shape,) * ndim
-    return _as_shape(grid_shape, "grid_shape")
 
 
 def layer_flops(layer: SparseSpectralConv, grid_shape: int | Sequence[int]) -> int:
@@ -62,9 +56,7 @@ def layer_flops(layer: SparseSpectralConv, grid_shape: int | Sequence[int]) -> i
     True
     """
     modes = layer.modes
-    grid = _grid(grid_shape, modes.ndim)
-    if len(grid) != modes.ndim:
-        raise ValueError(f"grid_shape {grid} has {len(grid)} axes but the layer's modes are {modes.ndim}-D")
+    grid = check_grid(grid_shape, modes.ndim, "grid_shape", need=_NEED)
     idx = modes.restrict(grid).indices
     k = int(idx.shape[0])
     if k == 0:
@@ -206,7 +198,7 @@ def sparsity_report(
     named = spectral_layers(model)
     if not named:
         raise ValueError(f"{type(model).__name__} has no SparseSpectralConv layers to report on")
-    grid = None if grid_shape is None else _grid(grid_shape, named[0][1].modes.ndim)
+    grid = None if grid_shape is None else check_grid(grid_shape, named[0][1].modes.ndim, "grid_shape", need=_NEED)
     if isinstance(original, nn.Module):
         original = {name: len(layer.modes) for name, layer in spectral_layers(original)}
     rows = []

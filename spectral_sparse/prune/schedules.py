@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .._checks import positive_int
+
 __all__ = ["SCHEDULES", "Schedule", "check_amount", "get_schedule", "gradual", "iterative", "one_shot"]
 
 #: Schedule names accepted by :func:`get_schedule` (and the CLI's ``--schedule``).
@@ -71,8 +73,7 @@ class Schedule:
         if self.kind not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.kind!r}; valid schedules: {', '.join(SCHEDULES)}")
         object.__setattr__(self, "amount", check_amount(self.amount))
-        if isinstance(self.n_steps, bool) or not isinstance(self.n_steps, int) or self.n_steps < 1:
-            raise ValueError(f"n_steps must be a positive int, got {self.n_steps!r}")
+        positive_int(self.n_steps, "n_steps")
         if self.kind == "one_shot" and self.n_steps != 1:
             raise ValueError(f"a one_shot schedule has exactly 1 step, got n_steps={self.n_steps}")
 

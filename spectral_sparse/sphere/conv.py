@@ -9,6 +9,8 @@ from functools import lru_cache
 import torch
 from torch import Tensor, nn
 
+from .._checks import positive_int
+
 __all__ = ["GRIDS", "SparseSphericalConv", "max_degree", "triangular_modes"]
 
 #: Grid types the layer accepts (torch-harmonics' names).
@@ -46,8 +48,7 @@ def triangular_modes(lmax: int) -> Tensor:
     >>> triangular_modes(3).tolist()
     [[0, 0], [1, 0], [1, 1], [2, 0], [2, 1], [2, 2]]
     """
-    if not isinstance(lmax, int) or isinstance(lmax, bool) or lmax < 1:
-        raise ValueError(f"lmax must be a positive int, got {lmax!r}")
+    positive_int(lmax, "lmax")
     return torch.tensor([(deg, m) for deg in range(lmax) for m in range(deg + 1)], dtype=torch.long)
 
 
@@ -146,9 +147,8 @@ class SparseSphericalConv(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int(in_channels, "in_channels")
+        positive_int(out_channels, "out_channels")
         if grid not in GRIDS:
             raise ValueError(f"grid must be one of {GRIDS}, got {grid!r}")
         if share not in ("none", "degree"):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .._checks import positive_int
 from .conv import GRIDS, SparseSphericalConv
 
 __all__ = ["SphericalOperator", "xyz_embedding"]
@@ -81,8 +82,7 @@ class SphericalOperator(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("width", width), ("n_layers", n_layers), ("in_channels", in_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(value, name)
         # a list of n_layers ints or (K, 2) tensors is one entry per layer; any other array is one mode list
         per_layer = (
             isinstance(modes, list)
