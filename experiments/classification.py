@@ -14,9 +14,10 @@ resize-first baseline (test image resized back to 28x28 first) for both.
 Shapes: analytic band-limited shapes rendered at 32x32 for training and tested
 from 16 to 128.
 
-Writes ``benchmarks/results/classification_{mnist,shapes}.csv`` (long format:
-one row per data set, model, mode, method and resolution) and
-the figures ``classification_{mnist,shapes}.png`` next to them (``--img``); ``--checkpoints DIR`` also saves
+Writes ``benchmarks/results/classification/<data>/results.csv`` (long format: one row per data
+set, model, mode, method and resolution; ``<data>`` is ``mnist`` or ``shapes``, ``mnist_quick`` and
+``shapes_quick`` for ``--quick``), ``results.json`` (settings and per-epoch histories) and the figure
+``accuracy.png`` beside them (``--img`` moves the figures' folders); ``--checkpoints DIR`` also saves
 the trained models (``spectral_sparse.checkpoint``).
 """
 
@@ -146,8 +147,10 @@ def run_data(data: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         r["parameters"] = histories["cnn" if r["kind"] != "spectral" else "spectral"]["parameters"]
     print(format_rows(rows))
     print(cfg["note"])
-    suffix = "_quick" if args.quick else ""
-    csv_path = args.results / f"classification_{data}{suffix}.csv"
+    run = f"{data}_quick" if args.quick else data
+    (args.results / run).mkdir(parents=True, exist_ok=True)
+    (args.img / run).mkdir(parents=True, exist_ok=True)
+    csv_path = args.results / run / "results.csv"
     with csv_path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -166,8 +169,8 @@ def run_data(data: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     }
     csv_path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     title = f"{data.upper() if data == 'mnist' else 'Analytic shapes'}: trained at {res}x{res}, tested at many grids"
-    plot_accuracy(rows, args.img / f"classification_{data}{suffix}.png", title, cfg["note"])
-    print(f"wrote {csv_path} and {args.img / f'classification_{data}{suffix}.png'}", flush=True)
+    plot_accuracy(rows, args.img / run / "accuracy.png", title, cfg["note"])
+    print(f"wrote {csv_path} and {args.img / run / 'accuracy.png'}", flush=True)
     return rows
 
 
@@ -178,14 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=None, help="override the per-data-set epochs")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--quick", action="store_true", help="tiny data, 1 epoch; writes *_quick files")
+    parser.add_argument("--quick", action="store_true", help="tiny data, 1 epoch; writes <data>_quick folders")
     parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "classification",
+        help="experiment folder; each data set writes into <results>/<data>/ [benchmarks/results/classification]",
+    )
     parser.add_argument(
         "--img",
         type=Path,
         default=None,
-        help="folder of the figures [the --results folder]; docs/img gets them "
+        help="experiment folder of the figures (<img>/<data>/accuracy.png) [the --results folder]; docs/img gets them "
         "through the figure manifest (python -m benchmarks figure classification_mnist)",
     )
     parser.add_argument("--checkpoints", type=Path, default=None, help="also save the trained models here")

@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python -m experiments.darcy --seed 0 --threads 1        # ~12 min on one core (selection + final)
-    python -m experiments.darcy --quick                     # smoke run, seconds; writes darcy_quick.*
+    python -m experiments.darcy --quick                     # smoke run, seconds; writes darcy/seed0_quick/
     python -m experiments.darcy --sweep 0.5 0.8 0.9 0.95 0.98 --threads 1   # error/latency vs modes removed
 
 Data: neuraloperator's small Darcy-flow set (``spectral_sparse.data.darcy``): all
@@ -39,8 +39,9 @@ Models (hidden width 32, 4 layers each):
   epochs if a radial set was selected) with the ``magnitude`` criterion instead.
 * ``SparseFNO radial``: ``ModeSet.radial(4, 2)`` modes from the start (25 per layer).
 
-Writes ``benchmarks/results/darcy.csv``, ``darcy.json`` and ``darcy_selection.csv`` (suffixed
-``_seed<N>`` for seeds other than 0) and the figure ``darcy_predictions.png`` next to them.
+Writes ``benchmarks/results/darcy/seed<N>/results.csv``, ``results.json`` and ``selection.csv``
+and, for seed 0, the figure ``predictions.png`` beside them (``--sweep``:
+``darcy/sweep_seed<N>/results.csv``; ``--quick`` appends ``_quick`` to the run folder).
 CPU latency: inference of a batch of 50 at 16x16 and 32x32, median over
 interleaved repeats after warm-up, in this process with the thread count given.
 """
@@ -313,7 +314,7 @@ def setup(args: argparse.Namespace) -> tuple[Tensor, Tensor, dict[int, tuple[Ten
 
 
 def sweep(args: argparse.Namespace) -> int:
-    """Error, size and latency against the fraction of modes removed (``--sweep``; writes darcy_sparsity.csv).
+    """Error, size and latency against the fraction of modes removed (``--sweep``; writes sweep_seed<N>/results.csv).
 
     The box model (0%) and, for each amount, the same initialisation pruned in one shot
     (energy, global) at 30% of the epochs, the plan selected on validation for 75%.
@@ -346,8 +347,8 @@ def sweep(args: argparse.Namespace) -> int:
         for res in (16, 32):
             row[f"latency_ms_{res}"] = times[name][res]
             row[f"latency_ratio_{res}"] = times[name][res] / times["0%"][res]
-    path = args.results / f"darcy_sparsity{'_quick' if args.quick else ''}.csv"
-    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / _run(args, "sweep_") / "results.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -360,6 +361,11 @@ def sweep(args: argparse.Namespace) -> int:
         )
     print(f"wrote {path}")
     return 0
+
+
+def _run(args: argparse.Namespace, prefix: str = "") -> str:
+    """The run folder's name: ``seed<N>`` (``sweep_seed<N>`` for the sweep), ``_quick`` appended for ``--quick``."""
+    return f"{prefix}seed{args.seed}{'_quick' if args.quick else ''}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -377,10 +383,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=30, help="timed repeats per model and resolution")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="200 training pairs, 2 epochs; writes darcy_quick.*")
+    parser.add_argument("--quick", action="store_true", help="200 training pairs, 2 epochs; writes seed<N>_quick/")
     parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--img", type=Path, default=None, help="folder of the figures [the --results folder]")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "darcy",
+        help="experiment folder; each run writes into <results>/seed<N>/ [benchmarks/results/darcy]",
+    )
+    parser.add_argument(
+        "--img", type=Path, default=None, help="experiment folder of the figures (<img>/seed<N>/) [--results]"
+    )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument(
         "--sweep", type=float, nargs="+", default=None, help="instead: error and latency vs these fractions removed"
@@ -467,8 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         "latency": f"batch 50, inference_mode, median of {args.repeats} interleaved repeats after 3 warm-up calls",
         "goals": goals,
     }
-    suffix = "_quick" if args.quick else ("" if args.seed == 0 else f"_seed{args.seed}")
-    args.results.mkdir(parents=True, exist_ok=True)
+    run = args.results / _run(args)
+    run.mkdir(parents=True, exist_ok=True)
     fields = [
         "model",
         "config",
@@ -486,20 +499,21 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_vs_fno_32",
         "train_s",
     ]
-    with open(args.results / f"darcy{suffix}.csv", "w", newline="") as f:
+    with open(run / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in results.values():
             writer.writerow({k: (" ".join(map(str, v)) if isinstance(v, list) else v) for k, v in row.items()})
-    with open(args.results / f"darcy{suffix}.json", "w") as f:
+    with open(run / "results.json", "w") as f:
         json.dump({"meta": meta, "selection": selection, "results": list(results.values())}, f, indent=2)
-    with open(args.results / f"darcy_selection{suffix}.csv", "w", newline="") as f:
+    with open(run / "selection.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(selection[0]))
         writer.writeheader()
         writer.writerows(selection)
-    args.img.mkdir(parents=True, exist_ok=True)
+    img = args.img / _run(args)
+    img.mkdir(parents=True, exist_ok=True)
     if args.seed == 0 or args.quick:
-        plot(preds, {res: y for res, (_, y) in tests.items()}, args.img / f"darcy_predictions{suffix}.png")
+        plot(preds, {res: y for res, (_, y) in tests.items()}, img / "predictions.png")
 
     print(
         f"\n{'model':28s} {'params':>9s} {'spec.':>9s} {'%FNO':>6s} {'L2@16':>7s} {'L2@32':>7s} "

@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python -m experiments.sphere --seed 0 --threads 1     # ~8 min on one core
-    python -m experiments.sphere --quick                  # smoke run; writes sphere_quick.*
+    python -m experiments.sphere --quick                  # smoke run; writes sphere/seed0_quick/
 
 Data, generated at run time by torch-harmonics' ``ShallowWaterSolver``
 (``spectral_sparse.sphere.swe``): random initial states (Mach 0.2) on a 64x128
@@ -29,7 +29,8 @@ epochs, loss: relative L2 error on the sphere, quadrature-weighted):
 
 All with width (embed_dim) 16 and 4 layers.
 
-Writes ``benchmarks/results/sphere.csv``/``.json`` and the figure ``sphere_predictions.png`` next to them.
+Writes ``benchmarks/results/sphere/seed<N>/results.csv``/``.json`` and the figure ``predictions.png``
+beside them (``--quick`` appends ``_quick`` to the run folder).
 """
 
 from __future__ import annotations
@@ -187,9 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="tiny data and 1 epoch; writes sphere_quick.*")
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--img", type=Path, default=None, help="folder of the figures [the --results folder]")
+    parser.add_argument("--quick", action="store_true", help="tiny data and 1 epoch; writes seed<N>_quick/")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "sphere",
+        help="experiment folder; each run writes into <results>/seed<N>/ [benchmarks/results/sphere]",
+    )
+    parser.add_argument(
+        "--img", type=Path, default=None, help="experiment folder of the figures (<img>/seed<N>/) [--results]"
+    )
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -253,19 +261,19 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "data_generation_s": gen_s,
     }
-    suffix = "_quick" if args.quick else ""
-    args.results.mkdir(parents=True, exist_ok=True)
-    with open(args.results / f"sphere{suffix}.csv", "w", newline="") as f:
+    run = f"seed{args.seed}{'_quick' if args.quick else ''}"
+    (args.results / run).mkdir(parents=True, exist_ok=True)
+    with open(args.results / run / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(results[0]))
         writer.writeheader()
         writer.writerows(results)
-    with open(args.results / f"sphere{suffix}.json", "w") as f:
+    with open(args.results / run / "results.json", "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=2)
-    args.img.mkdir(parents=True, exist_ok=True)
+    (args.img / run).mkdir(parents=True, exist_ok=True)
     fine = grid_name(TEST_GRIDS[1])
     plot(
         samples[fine],
-        args.img / f"sphere_predictions{suffix}.png",
+        args.img / run / "predictions.png",
         f"geopotential (normalised), test pair 0 on the {fine} grid; models trained on {grid_name(TRAIN_GRID)}",
     )
     print("persistence (predict no change):", persistence)
