@@ -10,6 +10,12 @@ The CPU tables of ``docs/benchmarks.md``::
 A smoke run (small sizes, few repeats)::
 
     python -m benchmarks --quick --out /tmp/quick.csv
+
+A figure or table of the docs, rerun from the manifest ``benchmarks/figures.toml``
+(``benchmarks.figures``)::
+
+    python -m benchmarks figure --list
+    python -m benchmarks figure darcy_predictions
 """
 
 from __future__ import annotations
@@ -22,14 +28,24 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["main", "write_csv"]
+__all__ = ["build_parser", "main", "write_csv"]
+
+#: Subcommands given as the first argument (``python -m benchmarks figure ...``); without one the
+#: arguments are the timing suites' (``python -m benchmarks --suite ...``).
+SUBCOMMANDS = ("figure",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The timing suites' parser (``python -m benchmarks [--suite ...]``)."""
+    return _parser()
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Time SparseSpectralConv against neuraloperator's SpectralConv (medians after warm-up, "
-        "peers interleaved in one process) and write CSV.",
+        "peers interleaved in one process) and write CSV. Subcommand: 'figure' (python -m benchmarks figure "
+        "--help) reruns a figure or table of the docs.",
     )
     p.add_argument(
         "--suite",
@@ -59,6 +75,11 @@ def write_csv(rows: list[dict[str, object]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "figure":
+        from .figures import main as figure_main
+
+        return figure_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but CUDA is not available", file=sys.stderr)
