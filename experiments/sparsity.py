@@ -9,7 +9,7 @@ checkpoints the earlier ones wrote)::
     python -m experiments.sparsity --phase distill  --threads 1   # one-shot pruning + distillation retraining
     python -m experiments.sparsity --phase distill --from-method distill --width-amount 0.5 --tag _2stage
     python -m experiments.sparsity --phase latency  --threads 1   # time every compacted model in one process
-    python -m experiments.sparsity --phase report                 # CSV -> sparsity_mnist.png next to it
+    python -m experiments.sparsity --phase report                 # CSV -> accuracy_latency.png next to it
     python -m experiments.sparsity --quick --phase all            # smoke run on a few images, seconds
 
 Data: MNIST split (``spectral_sparse.data.SPLIT_NOTE``: first 8,000 images of
@@ -35,7 +35,9 @@ removed (0, 50, 80, 90, 95, 98%):
 Latency: every compacted model's forward pass on a batch of 256 (and of 1)
 28x28 images, timed round-robin in one process (medians after warm-up,
 :mod:`benchmarks.timing`), ratio against the dense model measured in that loop.
-Writes ``benchmarks/results/sparsity_mnist.csv`` (+ ``.json``) and the
+Writes ``benchmarks/results/sparsity/mnist/results.csv`` (``--out``; ``results.<phase>.json`` with
+each phase's settings and ``accuracy_latency.png`` beside it; ``--validation`` writes the run folder
+``validation/`` instead of ``mnist/``, ``--quick`` appends ``_quick`` to it) and the
 checkpoints to ``--checkpoints`` (default ``benchmarks/checkpoints/sparsity``,
 not committed).
 """
@@ -109,11 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--validation",
         action="store_true",
         help="train on the first 7,000 training images, score on the last 1,000 (to compare recipes "
-        "without the test set); writes sparsity_validation.csv and its own checkpoints",
+        "without the test set); writes the run folder validation/ (beside mnist/) and its own checkpoints",
     )
     p.add_argument("--quick", action="store_true", help="a few hundred images, one epoch: a smoke run")
     p.add_argument("--checkpoints", type=Path, default=ROOT / "benchmarks" / "checkpoints" / "sparsity")
-    p.add_argument("--out", type=Path, default=RESULTS / "sparsity_mnist.csv")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "sparsity" / "mnist" / "results.csv",
+        help="CSV of the run (the figure and the JSON go beside it) [benchmarks/results/sparsity/mnist/results.csv]",
+    )
     p.add_argument("--data-dir", type=Path, default=None)
     return p
 
@@ -455,11 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.validation:
         args.checkpoints = args.checkpoints.with_name(args.checkpoints.name + "_validation")
-        args.out = args.out.with_name("sparsity_validation.csv")
+        args.out = args.out.parent.with_name("validation") / args.out.name
     if args.quick:
         args.checkpoints = args.checkpoints.with_name(args.checkpoints.name + "_quick")
-        args.out = args.out.with_name("sparsity_quick.csv")
+        args.out = args.out.parent.with_name(args.out.parent.name + "_quick") / args.out.name
     args.checkpoints.mkdir(parents=True, exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     phases = PHASES if args.phase == "all" else (args.phase,)
     meta = {
         "split": SPLIT_NOTE,
@@ -497,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
                 r.update(lat.get(name, {}))
             _write_rows(rows, args.out)
         elif phase == "report":
-            plot(args.out, args.out.with_name("sparsity_quick.png" if args.quick else "sparsity_mnist.png"))
+            plot(args.out, args.out.with_name("accuracy_latency.png"))
             print(table(args.out))
     meta["seconds"] = round(time.perf_counter() - t0, 1)
     with open(args.out.with_suffix(f".{args.phase}.json"), "w") as f:
