@@ -29,7 +29,7 @@ from torch import Tensor
 
 from ._checks import as_shape
 from .backends import BackendUnavailableError, ConvCall, complex_dtype, get_backend, registered_backends
-from .backends._plan import LRUCache
+from .backends._common import LRUCache
 from .modes import ModeSet
 
 __all__ = ["select_backend", "sparse_spectral_conv"]

@@ -21,7 +21,7 @@ from ._checks import positive_int
 from .backends import get_backend
 from .functional import prepare_call, select_backend
 from .layers import SparseSpectralConv
-from .models.convert import ChannelwiseFilter
+from .models.cnn_conversion import ChannelwiseFilter
 
 __all__ = ["backend_for", "choose_backends", "plan_backends", "predict"]
 

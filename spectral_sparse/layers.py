@@ -423,7 +423,7 @@ class SparseSpectralConv(nn.Module):
         >>> bool(torch.allclose(layer(x), conv(x), atol=1e-5))
         True
         """
-        from .convert import conv_to_spectral_weights
+        from .spectral_weights import conv_to_spectral_weights
 
         modes, weight, bias, mixing = conv_to_spectral_weights(conv, grid_shape)
         layer = cls(weight.shape[1], weight.shape[-1], modes, mixing=mixing, bias=bias is not None, backend=backend)
@@ -473,7 +473,7 @@ class SparseSpectralConv(nn.Module):
         >>> twin.n_modes, twin(torch.randn(1, 2, 16, 16)).shape
         ([8, 5], torch.Size([1, 2, 32, 32]))
         """
-        from .convert import neuralop_to_spectral_weights
+        from .spectral_weights import neuralop_to_spectral_weights
 
         modes, weight, bias, mixing = neuralop_to_spectral_weights(spectral_conv)
         stored, stored_weight, max_given = modes, weight, None

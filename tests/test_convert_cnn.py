@@ -12,7 +12,7 @@ from torch import nn
 from spectral_sparse import ModeSet, SparseSpectralConv, resample
 from spectral_sparse.models._sampling import _fold_axis
 from spectral_sparse.models.classifier import CNNClassifier, SpectralClassifier
-from spectral_sparse.models.convert import (
+from spectral_sparse.models.cnn_conversion import (
     ChannelwiseFilter,
     SpectralSubsample,
     cnn_to_spectral,

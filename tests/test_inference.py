@@ -11,7 +11,7 @@ from spectral_sparse.backends import registered_backends
 from spectral_sparse.functional import prepare_call, select_backend
 from spectral_sparse.inference import backend_for, choose_backends, plan_backends, predict
 from spectral_sparse.models.classifier import CNNClassifier, SpectralClassifier
-from spectral_sparse.models.convert import cnn_to_spectral
+from spectral_sparse.models.cnn_conversion import cnn_to_spectral
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Concurrency: layers run from several threads at once give the single-threaded results.
 
-The plan caches (every :class:`~spectral_sparse.backends._plan.LRUCache` in the
+The plan caches (every :class:`~spectral_sparse.backends._common.LRUCache` in the
 package, found by walking its loaded modules) are shrunk to one entry so that
 threads evict each other's plans all the time, and the threads interleave
 ``no_grad``, ``inference_mode`` and grad-mode calls.
@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import spectral_sparse as ss
-from spectral_sparse.backends._plan import LRUCache
+from spectral_sparse.backends._common import LRUCache
 from tests._literal import cpu_backends
 
 N_THREADS = 4

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from . import ConvCall, complex_dtype, dtype_reasons, register
-from ._plan import LRUCache, mode_shape, phase_matrix, synthesis_factor
+from ._common import LRUCache, mode_shape, phase_matrix, synthesis_factor
 
 __all__ = ["DFTBackend", "clear_cache"]
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from . import ConvCall, dtype_reasons, register
-from ._plan import mix, nyquist_scale, synthesis_factor
+from ._common import mix, nyquist_scale, synthesis_factor
 
 __all__ = ["FFTBackend"]
 

@@ -1,7 +1,7 @@
 """Models built on sparse spectral convolutions, baselines to compare them with, and converters."""
 
 from .classifier import CNNClassifier, SpectralClassifier, count_parameters
-from .convert import ChannelwiseFilter, SpectralSubsample, cnn_to_spectral, coarse_grid, sample_interpolant
+from .cnn_conversion import ChannelwiseFilter, SpectralSubsample, cnn_to_spectral, coarse_grid, sample_interpolant
 from .fno import FNOConfig, SparseFNO
 from .neuralop_convert import from_neuralop_model
 from .pointwise import PointwiseConv

@@ -19,7 +19,6 @@ True
 
 from .bregman import AdaBreg, LinBreg, ProxSGD
 from .factory import OPTIMIZERS, make_optimizer, spectral_groups
-from .init import layer_mode_sparsity, mode_sparsity, sparse_init, spectral_layers
 from .regularizers import (
     L1,
     REGULARIZERS,
@@ -31,6 +30,7 @@ from .regularizers import (
     make_regularizer,
 )
 from .schedule import SparsityController, group_mode_sparsity
+from .sparsity import layer_mode_sparsity, mode_sparsity, sparse_init, spectral_layers
 
 __all__ = [
     "L1",

@@ -9,8 +9,8 @@ from torch import nn
 from torch.optim import Optimizer
 
 from .bregman import AdaBreg, LinBreg, ProxSGD
-from .init import _require_layers
 from .regularizers import Regularizer, make_regularizer
+from .sparsity import _require_layers
 
 __all__ = ["OPTIMIZERS", "make_optimizer", "spectral_groups"]
 

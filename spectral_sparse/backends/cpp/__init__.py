@@ -29,7 +29,7 @@ import math
 import torch
 
 from .. import ConvCall, register
-from .._plan import mode_shape
+from .._common import mode_shape
 from . import ops as ops  # registers the custom ops
 from .build import library, status
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._plan import LRUCache, phase_matrix, synthesis_factor
+from .._common import LRUCache, phase_matrix, synthesis_factor
 
 __all__ = ["TritonPlan", "acc_dtype", "clear_cache", "get_plan"]
 
