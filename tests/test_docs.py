@@ -73,7 +73,9 @@ def test_link_checker_sees_a_broken_link(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "page", [DOCS / "index.md", *sorted((DOCS / "guides").glob("*.md"))], ids=lambda p: p.relative_to(DOCS).as_posix()
+    "page",
+    [DOCS / "index.md", DOCS / "compression.md", *sorted((DOCS / "guides").glob("*.md"))],
+    ids=lambda p: p.relative_to(DOCS).as_posix(),
 )
 def test_page_snippets_run(page):
     snippets = SNIPPET.findall(page.read_text(encoding="utf-8"))
