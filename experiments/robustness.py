@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
     if args.report:
-        report(args.report)
+        report(args.report, args.results or RESULTS)
         return 0
     stages = args.prune_stages
     if stages[-1] != 0.9 or any(not 0 <= a < b for a, b in zip([0.0, *stages], stages)):
@@ -468,28 +468,31 @@ def _rank(model: str) -> tuple[int, str]:
     return (MODEL_ORDER.index(base) if base in MODEL_ORDER else len(MODEL_ORDER), model)
 
 
-def _csvs(kind: str, main: bool | None = None) -> list[Path]:
-    """Result CSVs of one kind (``matrix`` / ``corruptions``), not ``_quick``; ``main``: only one protocol's."""
-    paths = [q for q in sorted(RESULTS.glob(f"robustness_{kind}_*.csv")) if not q.stem.endswith("_quick")]
+def _csvs(kind: str, main: bool | None = None, root: Path | None = None) -> list[Path]:
+    """Result CSVs of one kind (``matrix`` / ``corruptions``) in ``root``, not ``_quick``; ``main``: one protocol's."""
+    root = RESULTS if root is None else root
+    paths = [q for q in sorted(root.glob(f"robustness_{kind}_*.csv")) if not q.stem.endswith("_quick")]
     return paths if main is None else [q for q in paths if (MAIN_PROTOCOL in q.stem) == main]
 
 
-def _matrices(main: bool | None = None) -> dict[tuple[str, str], list[dict[str, str]]]:
+def _matrices(main: bool | None = None, root: Path | None = None) -> dict[tuple[str, str], list[dict[str, str]]]:
     """``{(model, attack): rows}`` from the matrix CSVs (``main``: only those of one protocol; None: all)."""
     matrix: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for path in _csvs("matrix", main):
+    for path in _csvs("matrix", main, root):
         with path.open() as f:
             for r in csv.DictReader(f):
                 matrix.setdefault((r["model"], r["attack"]), []).append(r)
     return matrix
 
 
-def report(models: list[str]) -> None:
-    """Markdown: per model and attack clean / robust min, mean, max (%), and the cell-wise gap to ``models[0]``."""
-    matrix = _matrices()
+def report(models: list[str], root: Path | None = None) -> None:
+    """Markdown: per model and attack clean / robust min, mean, max (%), the cell-wise gap to ``models[0]``, and
+    each model's corruption-suite accuracy (clean, mean over corruptions and severities, worst corruption)."""
+    root = RESULTS if root is None else root
+    matrix = _matrices(None, root)
     missing = [m for m in models if not any(k[0] == m for k in matrix)]
     if missing:
-        raise SystemExit(f"no results for {missing} in {RESULTS}/robustness_matrix_*.csv")
+        raise SystemExit(f"no results for {missing} in {root}/robustness_matrix_*.csv")
     print("| model | attack | n | clean (per grid) | robust min | robust mean | robust max | diagonal |")
     print("|---|---|---:|---|---:|---:|---:|---|")
     for model, attack in [(m, a) for m in models for a in ("PGD", "FourierPGD") if (m, a) in matrix]:
@@ -514,6 +517,28 @@ def report(models: list[str]) -> None:
                 f"\n{model} minus {ref}, {attack} (points): per cell {min(gaps):+.1f} .. {max(gaps):+.1f}, "
                 f"mean {sum(gaps) / len(gaps):+.1f}, minimum of the matrix {worst:+.1f}"
             )
+    corruptions: dict[str, list[dict[str, str]]] = {}
+    for path in _csvs("corruptions", None, root):
+        with path.open() as f:
+            for r in csv.DictReader(f):
+                corruptions.setdefault(r["model"], []).append(r)
+    if any(m in corruptions for m in models):
+        print("\n| model | clean | corrupted mean | worst corruption (mean over severities) |")
+        print("|---|---:|---:|---|")
+    for model in [m for m in models if m in corruptions]:
+        rows = corruptions[model]
+        clean = [100 * float(r["accuracy"]) for r in rows if r["corruption"] == "clean"]
+        by_name: dict[str, list[float]] = {}
+        for r in rows:
+            if r["corruption"] != "clean":
+                by_name.setdefault(r["corruption"], []).append(100 * float(r["accuracy"]))
+        means = {k: sum(v) / len(v) for k, v in by_name.items()}
+        allv = [a for v in by_name.values() for a in v]
+        worst = min(means, key=means.get)  # type: ignore[arg-type]
+        print(
+            f"| {model} | {clean[0] if clean else float('nan'):.1f} | {sum(allv) / len(allv):.1f} "
+            f"| {worst} {means[worst]:.1f} |"
+        )
 
 
 def replot() -> None:
