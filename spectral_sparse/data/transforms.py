@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import grid_shape
+from .._checks import grid_shape, positive_int
 from ..resample import resample
 
 __all__ = ["METHODS", "ResolutionTransform", "make_test_set", "resize"]
@@ -219,8 +219,7 @@ def make_test_set(
     if not isinstance(labels, Tensor) or labels.ndim < 1 or len(labels) != len(images):
         shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
         raise ValueError(f"labels must be a tensor with one entry per image ({len(images)}), got {shape}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    positive_int(batch_size, "batch_size")
     transform = ResolutionTransform(resolution, method, clamp)
     if len(images) <= batch_size:
         return transform(images), labels

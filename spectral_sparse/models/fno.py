@@ -84,8 +84,7 @@ class FNOConfig:
             raise ValueError(f"embedding must be one of {_EMBEDDINGS}, got {self.embedding!r}")
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
-        if not isinstance(self.embedding_frequencies, int) or self.embedding_frequencies < 1:
-            raise ValueError(f"embedding_frequencies must be a positive int, got {self.embedding_frequencies!r}")
+        positive_int(self.embedding_frequencies, "embedding_frequencies")
         for name in ("lifting_ratio", "projection_ratio", "channel_mlp"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or math.isnan(value):

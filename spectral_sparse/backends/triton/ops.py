@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from . import launch
-from .plan import acc_dtype, get_plan
+from .plan import _grid2, acc_dtype, get_plan
 
 __all__ = ["triton_conv", "triton_conv_backward"]
 
@@ -35,10 +35,6 @@ def _as_rows(t: Tensor, d: int) -> Tensor:
     if d == 1:
         return t.reshape(b * c, 1, t.shape[2])
     return t.reshape(b * c, t.shape[2], t.shape[3])
-
-
-def _grid2(grid: tuple[int, ...]) -> tuple[int, int]:
-    return (1, grid[0]) if len(grid) == 1 else (grid[0], grid[1])
 
 
 def _weight_pairs(weight: Tensor, dtype: torch.dtype) -> Tensor:

@@ -79,6 +79,7 @@ def _axis_table(freqs: Tensor, n: int, scaled: bool) -> Tensor:
 
 
 def _grid2(grid: tuple[int, ...]) -> tuple[int, int]:
+    """A 1-D or 2-D grid as the kernels' ``(n1, n2)``: 1-D runs as ``(1, N)`` (shared with ops.py)."""
     return (1, grid[0]) if len(grid) == 1 else (grid[0], grid[1])
 
 
