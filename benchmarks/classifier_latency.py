@@ -18,7 +18,7 @@ before the fused CPU kernel (``dft`` backend, the skip's matmul writing a fresh
 output, an out-of-place GELU); the seven peers are timed round-robin in one process (``--repeats``
 rounds after 3 warm-up calls, a new seeded order every round, medians), forward
 under ``torch.inference_mode``, batch 256 at 28x28, ``--threads`` threads
-(default 1). Writes ``benchmarks/results/classifier_latency.csv``: one row per
+(default 1). Writes ``benchmarks/results/classifier_latency/cpu/results.csv``: one row per
 peer with the modes kept, the distinct last-axis frequencies per layer, the
 median and minimum, and the ratios against the dense model on the same
 backend and against ``dense-before``.
@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=21)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "classifier_latency.csv")
+    p.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "classifier_latency" / "cpu" / "results.csv"
+    )
     p.add_argument("--quick", action="store_true", help="512 training images, 3 rounds: a smoke run")
     return p
 

@@ -12,7 +12,7 @@ squares on relative error (``elems``: grid points of x and y over batch and
 channels; ``U``: distinct last-axis frequencies; ``rows``: grid rows of x and y;
 ``mix``: complex multiply-adds of the mixing). Prints the coefficients and the
 spread of predicted over measured times, and writes
-``benchmarks/results/cpp_cost_fit.csv`` (one row per case).
+``benchmarks/results/cpp_cost_fit/cpu/results.csv`` (one row per case).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _cases() -> list[tuple[tuple[int, ...], str, ModeSet, int, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.cpp_cost_fit", description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "cpp_cost_fit.csv")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "cpp_cost_fit" / "cpu" / "results.csv")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(0)

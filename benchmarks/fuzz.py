@@ -254,8 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=240.0, help="start no new batch after this long [240]")
     p.add_argument("--seed", type=int, default=0, help="hypothesis seed [0]")
     p.add_argument("--threads", type=int, default=1, help="torch threads [1]")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fuzz.csv")
+    p.add_argument("--out", type=Path, default=None, help="CSV [benchmarks/results/fuzz/seed<N>/results.csv]")
     args = p.parse_args(argv)
+    args.out = args.out or ROOT / "benchmarks" / "results" / "fuzz" / f"seed{args.seed}" / "results.csv"
     torch.set_num_threads(args.threads)
     tally = Tally()
     t0 = time.perf_counter()

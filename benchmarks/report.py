@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.report benchmarks/results/cpu.csv [benchmarks/results/auto_cpu.csv]
+    python -m benchmarks.report benchmarks/results/layer/cpu/results.csv [benchmarks/results/auto/cpu/results.csv]
 """
 
 from __future__ import annotations

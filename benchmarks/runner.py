@@ -4,8 +4,8 @@ Examples
 --------
 The CPU tables of ``docs/benchmarks.md``::
 
-    python -m benchmarks --threads 2 --repeats 15 --out benchmarks/results/cpu.csv
-    python -m benchmarks --suite auto --threads 2 --repeats 15 --out benchmarks/results/auto_cpu.csv
+    python -m benchmarks --threads 2 --repeats 15 --out benchmarks/results/layer/cpu/results.csv
+    python -m benchmarks --suite auto --threads 2 --repeats 15 --out benchmarks/results/auto/cpu/results.csv
 
 A smoke run (small sizes, few repeats)::
 
@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave as is)")
     p.add_argument("--repeats", type=int, default=15, help="timed rounds per peer (median reported)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per peer before timing")
-    p.add_argument("--out", type=Path, default=None, help="CSV path (default: benchmarks/results/<suite>_<device>.csv)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="CSV path (default: benchmarks/results/<suite>/<device>/results.csv)"
+    )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke test)")
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --repeats must be >= 1 and --warmup >= 0", file=sys.stderr)
         return 2
     repeats, warmup = (min(args.repeats, 3), min(args.warmup, 1)) if args.quick else (args.repeats, args.warmup)
-    out = args.out or Path("benchmarks/results") / f"{args.suite}_{args.device}.csv"
+    out = args.out or Path("benchmarks/results") / args.suite / args.device / "results.csv"
     print(
         f"threads={torch.get_num_threads()} device={args.device} torch={torch.__version__} "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')} seed={args.seed}",

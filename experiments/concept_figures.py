@@ -7,7 +7,7 @@ Run from the repository root (seconds; seed 0)::
 Writes ``concepts_modes.png``, ``concepts_invariance.png`` and ``concepts_cost.png`` into
 ``--out`` (default ``benchmarks/results/concepts``; ``python -m benchmarks figure concepts_modes``
 copies them into docs/img). The cost figure reads the CPU layer benchmark
-``benchmarks/results/cpu.csv`` (``python -m benchmarks --suite layer --device cpu``; see
+``benchmarks/results/layer/cpu/results.csv`` (``python -m benchmarks --suite layer --device cpu``; see
 docs/benchmarks.md for its machine and settings); the other two compute what they show.
 """
 
@@ -91,7 +91,7 @@ def invariance_figure(path: Path) -> float:
 
 
 def cost_figure(path: Path) -> None:
-    rows = list(csv.DictReader(open(ROOT / "benchmarks" / "results" / "cpu.csv")))
+    rows = list(csv.DictReader(open(ROOT / "benchmarks" / "results" / "layer" / "cpu" / "results.csv")))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
     for ax, grid in zip(axes, ("128x128", "256x256")):
         rs = [r for r in rows if r["grid"] == grid]
@@ -125,7 +125,9 @@ def cost_figure(path: Path) -> None:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("Cost of one layer against the modes it keeps (CPU, 2 threads; benchmarks/results/cpu.csv)")
+    fig.suptitle(
+        "Cost of one layer against the modes it keeps (CPU, 2 threads; benchmarks/results/layer/cpu/results.csv)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
