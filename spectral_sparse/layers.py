@@ -24,6 +24,24 @@ _NEURALOP_IGNORED = ("rank", "fixed_rank_modes", "implementation", "decompositio
 _N_MODES_FORMS = ("box", "rfft")
 
 
+@torch.no_grad()
+def resize_parameter(param: nn.Parameter, value: Tensor) -> None:
+    """Give ``param`` (the same object, which optimizers hold) the values of ``value``, of any shape.
+
+    A ``.grad`` of the old shape is dropped. Autograd caches a leaf's gradient
+    accumulator together with the leaf's shape, and ``param.data = value`` renews that
+    cache only when the dtype or device changes: while a graph of an earlier forward is
+    still alive (a ``loss`` variable kept), the next backward would check the gradient
+    against the old shape and fail. A change of dtype in between renews it.
+    """
+    if param.grad is not None and param.grad.shape != value.shape:
+        param.grad = None
+    if param.shape != value.shape:
+        other = torch.complex128 if param.dtype != torch.complex128 else torch.complex64
+        param.data = param.data.new_empty(0, dtype=other)  # renews the cached gradient accumulator
+    param.data = value.detach().clone()
+
+
 class SparseSpectralConv(nn.Module):
     """Spectral convolution whose parameters live on a sparse set of Fourier modes.
 
@@ -331,10 +349,7 @@ class SparseSpectralConv(nn.Module):
     @torch.no_grad()
     def _replace(self, modes: ModeSet, weight: Tensor, mask: Tensor | None = None) -> None:
         # in place: the Parameter object stays the one optimizers hold
-        param = self.weight
-        if param.grad is not None and param.grad.shape != weight.shape:
-            param.grad = None
-        param.data = weight.detach().clone()
+        resize_parameter(self.weight, weight)
         self.mode_indices = modes.indices.clone().to(self.mode_indices.device)
         self._modes = modes
         self._set_mask(torch.ones(len(modes), dtype=torch.bool) if mask is None else mask)

@@ -57,7 +57,7 @@ import torch
 from torch import Tensor, nn
 
 from .functional import sparse_spectral_conv
-from .layers import SparseSpectralConv
+from .layers import SparseSpectralConv, resize_parameter
 from .modes import ModeSet, _as_shape
 
 __all__ = ["LowRankSpectralConv", "low_rank", "resolve_rank"]
@@ -326,10 +326,7 @@ class LowRankSpectralConv(nn.Module):
 
     @torch.no_grad()
     def _replace(self, modes: ModeSet, rows: Tensor) -> None:
-        param = self.mode_parameter  # in place: the Parameter object stays the one optimizers hold
-        if param.grad is not None and param.grad.shape != rows.shape:
-            param.grad = None
-        param.data = rows.detach().clone()
+        resize_parameter(self.mode_parameter, rows)  # in place: the Parameter object stays the one optimizers hold
         self.mode_indices = modes.indices.clone().to(self.mode_indices.device)
         self._modes = modes
 
