@@ -56,9 +56,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ._checks import as_shape, positive_int
 from .functional import sparse_spectral_conv
 from .layers import SparseSpectralConv, resize_parameter
-from .modes import ModeSet, _as_shape
+from .modes import ModeSet
 
 __all__ = ["LowRankSpectralConv", "low_rank", "resolve_rank"]
 
@@ -191,11 +192,10 @@ class LowRankSpectralConv(nn.Module):
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int(in_channels, "in_channels")
+        positive_int(out_channels, "out_channels")
         if not isinstance(modes, ModeSet):
-            modes = ModeSet.box(_as_shape(modes, "n_modes"))
+            modes = ModeSet.box(as_shape(modes, "n_modes"))
         r_in, r_out, r_modes = resolve_rank(rank, in_channels, out_channels, len(modes))
         self.in_channels, self.out_channels, self.backend = in_channels, out_channels, backend
         self.initial_num_modes = len(modes)
