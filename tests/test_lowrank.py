@@ -310,3 +310,17 @@ def test_bad_arguments():
 def test_neuralop_factorization_is_still_refused():
     with pytest.raises(ValueError, match="factorization='tucker' is not supported"):
         SparseSpectralConv(4, 4, (4, 4), factorization="tucker")
+
+
+@pytest.mark.parametrize("rank", [(8, 8), (4, 6), (3, 5, 7)])
+def test_layer_flops_count_the_projections_and_the_ranks(rank) -> None:
+    from spectral_sparse.prune import sparsity_report
+    from spectral_sparse.prune.report import layer_flops
+
+    modes = ModeSet.radial(4, ndim=2)
+    layer = LowRankSpectralConv(12, 10, modes, rank=rank)
+    core = SparseSpectralConv(rank[0], rank[1], modes)  # the spectral part runs on the ranks
+    grid = (20, 18)
+    expected = layer_flops(core, grid) + 2 * (12 * rank[0] + rank[1] * 10) * 20 * 18
+    assert layer_flops(layer, grid) == expected
+    assert sparsity_report(torch.nn.Sequential(layer), grid).totals["flops"] == expected

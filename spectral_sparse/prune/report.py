@@ -14,6 +14,11 @@ distinct suffixes ``(k_{i+1}, ..., k_last)``::
     synthesis, axis i       8 A_i P_{i+1} O prod(N_0..N_i)
     synthesis, last axis    4 U O |N|
 
+A :class:`~spectral_sparse.lowrank.LowRankSpectralConv` with ranks ``r_in``,
+``r_out`` counts its 1x1 projection ``2 C r_in |N|`` and expansion ``2 r_out O |N|``
+plus the terms above with ``C, O`` replaced by ``r_in, r_out``; rebuilding its cores
+from a mode factor (once per call, not per sample) is not counted.
+
 The bias (folded into ``k = 0``), gathers, scatters and the synthesis weights
 are not counted. The formula follows :mod:`spectral_sparse.backends.dft`; it is
 a count of arithmetic, not a time (timings belong in ``benchmarks/``).
@@ -45,7 +50,7 @@ def _real_count(module: nn.Module, recurse: bool = True) -> int:
     return sum(p.numel() * (2 if p.is_complex() else 1) for p in module.parameters(recurse=recurse))
 
 
-def layer_flops(layer: SparseSpectralConv, grid_shape: int | Sequence[int]) -> int:
+def layer_flops(layer: nn.Module, grid_shape: int | Sequence[int]) -> int:
     """FLOPs of the layer's ``dft`` forward for one sample on ``grid_shape`` (formula in the module docstring).
 
     Examples
@@ -62,6 +67,12 @@ def layer_flops(layer: SparseSpectralConv, grid_shape: int | Sequence[int]) -> i
     if k == 0:
         return 0
     c, o, d = layer.in_channels, layer.out_channels, modes.ndim
+    pre = 0
+    rank = getattr(layer, "rank", None)
+    if rank is not None and not isinstance(layer, SparseSpectralConv):  # LowRankSpectralConv: 1x1 maps + ranks
+        r_in, r_out = int(rank[0]), int(rank[1])
+        pre = 2 * (c * r_in + r_out * o) * math.prod(grid)
+        c, o = r_in, r_out
     channels = c + o
     u = k if d == 1 else int(torch.unique(idx[:, -1]).numel())
     flops = 4 * u * channels * math.prod(grid)
@@ -69,8 +80,8 @@ def layer_flops(layer: SparseSpectralConv, grid_shape: int | Sequence[int]) -> i
         a = int(torch.unique(idx[:, i]).numel())
         p = int(torch.unique(idx[:, i + 1 :], dim=0).shape[0])
         flops += 8 * a * p * channels * math.prod(grid[: i + 1])
-    flops += 8 * k * c * (1 if layer.mixing == "diagonal" else o)
-    return flops
+    flops += 8 * k * c * (1 if getattr(layer, "mixing", "dense") == "diagonal" else o)
+    return flops + pre
 
 
 class SparsityReport:
