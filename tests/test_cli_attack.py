@@ -19,24 +19,10 @@ def _register(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(cli.SUBCOMMANDS, "robustness", ".robustness")
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ckpt")
-    argv = [
-        "train",
-        "--data",
-        "shapes",
-        "--train-resolution",
-        "20",
-        "--n-train",
-        "64",
-        "--n-test",
-        "24",
-        "--epochs",
-        "1",
-    ]
-    assert cli.main([*argv, "--width", "4", "--modes", "3", "--depth", "1", "--no-progress", "--out", str(out)]) == 0
-    return out / "checkpoint.pt"
+@pytest.fixture
+def checkpoint(tiny_checkpoint: Path) -> Path:
+    """The session's tiny shapes checkpoint (tests/conftest.py); attacks read it, never write next to it."""
+    return tiny_checkpoint
 
 
 def test_attack_writes_results_and_examples(checkpoint: Path, tmp_path: Path, capsys) -> None:

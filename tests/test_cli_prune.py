@@ -33,8 +33,8 @@ def _prune(ckpt: Path, out: Path, *extra: str) -> int:
     return main(["prune", str(ckpt), "--no-progress", "--out", str(out), *extra])
 
 
-def test_prune_shapes_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ckpt = _train(tmp_path / "train", *SHAPES, *TINY)
+def test_prune_shapes_end_to_end(tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = tiny_checkpoint  # trained with SHAPES and TINY (tests/conftest.py)
     out = tmp_path / "pruned"
     assert _prune(ckpt, out, "--amount", "0.4", "--scope", "layer") == 0
     for name in ("checkpoint.pt", "results.json", "results.csv", "sparsity.csv"):

@@ -160,9 +160,8 @@ def test_cli_reports_a_foreign_checkpoint_in_one_line(tmp_path: Path, capsys) ->
 # ----------------------------------------------------------------------------- output directories
 
 
-def test_output_directory_with_results_is_refused(tmp_path: Path, capsys) -> None:
-    out = tmp_path / "run"
-    assert main(["train", *SHAPES, *TINY, "--epochs", "1", "--out", str(out)]) == 0
+def test_output_directory_with_results_is_refused(tiny_checkpoint_copy: Path, capsys) -> None:
+    out = tiny_checkpoint_copy.parent  # a private copy of a finished training run's directory
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     capsys.readouterr()
     assert main(["train", *SHAPES, *TINY, "--epochs", "1", "--seed", "1", "--out", str(out)]) == 1
@@ -229,20 +228,19 @@ def test_ctrl_c_before_first_epoch_writes_nothing(tmp_path: Path, monkeypatch, c
     assert sorted(p.name for p in out.iterdir()) == []
 
 
-def test_ctrl_c_during_prune_leaves_no_partial_output(tmp_path: Path, monkeypatch) -> None:
+def test_ctrl_c_during_prune_leaves_no_partial_output(tiny_checkpoint_copy: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(spectral_sparse.cli.SUBCOMMANDS, "prune", ".prune")
-    assert main(["train", *SHAPES, *TINY, "--epochs", "1", "--out", str(tmp_path / "t")]) == 0
-    source = (tmp_path / "t" / "checkpoint.pt").read_bytes()
+    source = tiny_checkpoint_copy.read_bytes()
     import spectral_sparse.prune as prune_pkg
 
     def interrupt(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise KeyboardInterrupt
 
     monkeypatch.setattr(prune_pkg, "prune_and_fine_tune", interrupt)
-    argv = ["prune", str(tmp_path / "t" / "checkpoint.pt"), "--fine-tune-epochs", "1", "--no-progress"]
+    argv = ["prune", str(tiny_checkpoint_copy), "--fine-tune-epochs", "1", "--no-progress"]
     assert main([*argv, "--out", str(tmp_path / "p")]) == 130
     assert list((tmp_path / "p").iterdir()) == []
-    assert (tmp_path / "t" / "checkpoint.pt").read_bytes() == source
+    assert tiny_checkpoint_copy.read_bytes() == source
 
 
 def _state(path: Path) -> dict[str, torch.Tensor]:
@@ -250,11 +248,10 @@ def _state(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_ctrl_c_during_prune_keeps_last_step_and_resume_equals_uninterrupted(
-    tmp_path: Path, monkeypatch, capsys
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     monkeypatch.setitem(spectral_sparse.cli.SUBCOMMANDS, "prune", ".prune")
-    assert main(["train", *SHAPES, *TINY, "--epochs", "1", "--out", str(tmp_path / "t")]) == 0
-    source = tmp_path / "t" / "checkpoint.pt"
+    source = tiny_checkpoint  # read only; prune and --resume write under tmp_path
     argv = ["prune", str(source), "--amount", "0.6", "--schedule", "iterative", "--steps", "3"]
     argv += ["--fine-tune-epochs", "1", "--n-train", "32", "--batch-size", "16", "--criterion", "energy"]
     argv += ["--no-progress"]
