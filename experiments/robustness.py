@@ -34,11 +34,16 @@ Attacks: PGD L-inf (``--eps``, ``--steps``, alpha = 2.5 eps / steps, random star
 source grid and moved to each target grid with the exact Fourier method (clamped to [0, 1]). Corruptions:
 the nine of ``spectral_sparse.attacks.corruptions`` at five severities, at 28x28.
 
-Writes ``benchmarks/results/robustness_matrix{suffix}.csv``, ``robustness_corruptions{suffix}.csv`` and
-``robustness_mnist{suffix}.json``, then redraws the combined figures ``robustness_matrix.png`` and
-``robustness_corruptions.png`` next to them (``python -m benchmarks figure`` copies them into docs/img)
-from the CSVs of every run whose suffix contains ``_w32`` (the
-main protocol), and ``*_w16.png`` from the others (the reduced protocol); not for ``--quick``.
+Writes ``matrix.csv``, ``corruptions.csv`` and ``mnist.json`` into the run folder
+``benchmarks/results/robustness/<run>/``, ``<run>`` being ``--suffix`` without its leading ``_``
+(``--suffix _w32`` -> ``robustness/w32/``; no suffix -> ``robustness/default/``; ``--quick`` ->
+``robustness/quick/``), then redraws the combined figures ``matrix.png`` and ``corruptions.png`` in
+``benchmarks/results/robustness/combined/`` (``python -m benchmarks figure robustness_matrix`` copies
+them into docs/img) from the CSVs of every run whose suffix contains ``_w32`` (the main protocol),
+and ``matrix_w16.png`` / ``corruptions_w16.png`` from the others (the reduced protocol); not for
+``--quick``. With ``--results DIR`` the files go into ``DIR`` under the flat names
+``robustness_matrix{suffix}.csv``, ``robustness_corruptions{suffix}.csv``,
+``robustness_mnist{suffix}.json`` instead, and the combined figures are not redrawn.
 Trained models are cached in ``--cache`` so an interrupted run resumes.
 """
 
@@ -72,7 +77,12 @@ from spectral_sparse.training import train_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = ROOT / "benchmarks" / "results" / "robustness"
+
+
+def run_name(suffix: str) -> str:
+    """The run folder of ``--suffix``: without its leading ``_``; ``default`` for no suffix."""
+    return (suffix[1:] if suffix.startswith("_") else suffix) or "default"
 
 
 def n_modes(model: torch.nn.Module) -> int:
@@ -173,12 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=25)
     p.add_argument("--models", nargs="+", default=["dense", "pruned90", "cnn", "dense-adv", "pruned90-adv"])
     p.add_argument("--cache", type=Path, default=Path("/tmp/spectral_sparse_robustness_cache"))
-    p.add_argument("--suffix", default="", help="appended to the result file names")
+    p.add_argument(
+        "--suffix",
+        default="",
+        help="names the run: its folder benchmarks/results/robustness/<suffix without the leading _> "
+        "(default: robustness/default/); with --results, appended to the flat file names",
+    )
     p.add_argument(
         "--results",
         type=Path,
         default=None,
-        help="write the CSVs and JSON here instead of benchmarks/results/ (the combined figures are then not redrawn)",
+        help="write the CSVs and JSON into this folder, flat names robustness_{matrix,corruptions}<suffix>.csv and "
+        "robustness_mnist<suffix>.json, instead of benchmarks/results/robustness/<run>/ (the combined figures are "
+        "then not redrawn); --report reads this folder",
     )
     p.add_argument("--rank", type=float, default=0.5, help="lowrank models: rank as a fraction of the channels [0.5]")
     p.add_argument(
@@ -187,11 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="lowrank-adv: adversarial fine-tuning epochs after the truncation (same attack and settings) [1]",
     )
-    p.add_argument("--quick", action="store_true", help="tiny smoke run (results go to *_quick files)")
+    p.add_argument(
+        "--quick", action="store_true", help="tiny smoke run (results go to benchmarks/results/robustness/quick/)"
+    )
     p.add_argument(
         "--replot",
         action="store_true",
-        help="only redraw the combined figures robustness_{matrix,corruptions}{,_w16}.png in benchmarks/results",
+        help="only redraw the combined figures {matrix,corruptions}{,_w16}.png in "
+        "benchmarks/results/robustness/combined/",
     )
     p.add_argument(
         "--report",
@@ -406,14 +426,20 @@ def main(argv: list[str] | None = None) -> int:
             corruption_rows.append({"model": name + args.tag, **r})
         print(f"{name}: corruptions in {time.perf_counter() - t:.0f} s", flush=True)
 
-    results = args.results or RESULTS
+    if args.results is None:  # the run folder, fixed file names
+        results = RESULTS / run_name(args.suffix)
+        names = {"matrix": "matrix.csv", "corruptions": "corruptions.csv", "mnist": "mnist.json"}
+    else:  # an explicit folder keeps the flat names
+        results, sfx = args.results, args.suffix
+        names = {
+            k: f"robustness_{k}{sfx}.{'json' if k == 'mnist' else 'csv'}" for k in ("matrix", "corruptions", "mnist")
+        }
     results.mkdir(parents=True, exist_ok=True)
-    sfx = args.suffix
-    with (results / f"robustness_matrix{sfx}.csv").open("w", newline="") as f:
+    with (results / names["matrix"]).open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(matrix_rows[0]))
         w.writeheader()
         w.writerows(matrix_rows)
-    with (results / f"robustness_corruptions{sfx}.csv").open("w", newline="") as f:
+    with (results / names["corruptions"]).open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(corruption_rows[0]))
         w.writeheader()
         w.writerows(corruption_rows)
@@ -429,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": time.perf_counter() - t0,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    (results / f"robustness_mnist{sfx}.json").write_text(json.dumps(facts, indent=2) + "\n")
+    (results / names["mnist"]).write_text(json.dumps(facts, indent=2) + "\n")
+    print(f"wrote {results}/{{{','.join(names.values())}}}")
     if not args.quick and args.results is None:
         replot()  # the combined figures, from every run's CSVs
     print(json.dumps(summary, indent=2))
@@ -457,9 +484,13 @@ MODEL_ORDER = (
     "bregman90-adv-distill",
 )
 
-#: Result files whose name holds this belong to the main protocol (width 32); the others to the
-#: earlier reduced one (width 16, 100 attacked images), whose figures end in ``_w16``.
+#: Runs whose name (``_`` + the run folder's name, or the flat file's stem) holds this belong to the
+#: main protocol (width 32); the others to the earlier reduced one (width 16, 100 attacked images),
+#: whose figures end in ``_w16``.
 MAIN_PROTOCOL = "_w32"
+
+#: Folder of ``RESULTS`` that holds the combined figures, not a run.
+COMBINED = "combined"
 
 
 def _rank(model: str) -> tuple[int, str]:
@@ -468,11 +499,23 @@ def _rank(model: str) -> tuple[int, str]:
     return (MODEL_ORDER.index(base) if base in MODEL_ORDER else len(MODEL_ORDER), model)
 
 
+def _run_of(path: Path) -> str:
+    """What names the run of a result CSV: ``_`` + its run folder (``w32/matrix.csv`` -> ``_w32``), or the
+    stem of a flat file (``robustness_matrix_w32.csv``)."""
+    return path.stem if path.stem.startswith("robustness_") else "_" + path.parent.name
+
+
 def _csvs(kind: str, main: bool | None = None, root: Path | None = None) -> list[Path]:
-    """Result CSVs of one kind (``matrix`` / ``corruptions``) in ``root``, not ``_quick``; ``main``: one protocol's."""
+    """Result CSVs of one kind (``matrix`` / ``corruptions``) in ``root``, not quick runs; ``main``: one protocol's.
+
+    Both layouts are read: the run folders ``root/<run>/<kind>.csv`` and the flat files
+    ``root/robustness_<kind>_<run>.csv`` (what ``--results DIR`` writes).
+    """
     root = RESULTS if root is None else root
-    paths = [q for q in sorted(root.glob(f"robustness_{kind}_*.csv")) if not q.stem.endswith("_quick")]
-    return paths if main is None else [q for q in paths if (MAIN_PROTOCOL in q.stem) == main]
+    paths = sorted(q for q in root.glob(f"*/{kind}.csv") if q.parent.name != COMBINED)
+    paths += sorted(root.glob(f"robustness_{kind}_*.csv"))
+    paths = [q for q in paths if not _run_of(q).endswith("_quick")]
+    return paths if main is None else [q for q in paths if (MAIN_PROTOCOL in _run_of(q)) == main]
 
 
 def _matrices(main: bool | None = None, root: Path | None = None) -> dict[tuple[str, str], list[dict[str, str]]]:
@@ -492,7 +535,7 @@ def report(models: list[str], root: Path | None = None) -> None:
     matrix = _matrices(None, root)
     missing = [m for m in models if not any(k[0] == m for k in matrix)]
     if missing:
-        raise SystemExit(f"no results for {missing} in {root}/robustness_matrix_*.csv")
+        raise SystemExit(f"no results for {missing} in {root}/*/matrix.csv or {root}/robustness_matrix_*.csv")
     print("| model | attack | n | clean (per grid) | robust min | robust mean | robust max | diagonal |")
     print("|---|---|---:|---|---:|---:|---:|---|")
     for model, attack in [(m, a) for m in models for a in ("PGD", "FourierPGD") if (m, a) in matrix]:
@@ -542,8 +585,9 @@ def report(models: list[str], root: Path | None = None) -> None:
 
 
 def replot() -> None:
-    """Each protocol's combined figures from its CSVs: ``robustness_{matrix,corruptions}{,_w16}.png`` beside them."""
-    img = RESULTS
+    """Each protocol's combined figures from its CSVs: ``{matrix,corruptions}{,_w16}.png`` in ``RESULTS/combined``."""
+    img = RESULTS / COMBINED
+    img.mkdir(parents=True, exist_ok=True)
     title = "MNIST robust accuracy (%); rows: crafted at, columns: evaluated at"
     for main, fig in ((True, ""), (False, "_w16")):
         matrix = _matrices(main)
@@ -559,14 +603,14 @@ def replot() -> None:
                 for r in rows:
                     m[sources.index(int(r["source"])), targets.index(int(r["target"]))] = float(r["robust_accuracy"])
                 panels.append((f"{model} / {attack}", {"matrix": m, "sources": sources, "targets": targets}))
-        plot_matrices(panels, img / f"robustness_matrix{fig}.png", title, ncols=2)
+        plot_matrices(panels, img / f"matrix{fig}.png", title, ncols=2)
         corruptions: list[dict[str, Any]] = []
         for path in _csvs("corruptions", main):
             with path.open() as f:
                 corruptions += [{**r, "accuracy": float(r["accuracy"])} for r in csv.DictReader(f)]
         corruptions.sort(key=lambda r: _rank(r["model"]))  # stable: the models in panel order
-        plot_corruptions(corruptions, img / f"robustness_corruptions{fig}.png")
-        print(f"wrote {img}/robustness_{{matrix,corruptions}}{fig}.png ({len(panels)} matrix panels)")
+        plot_corruptions(corruptions, img / f"corruptions{fig}.png")
+        print(f"wrote {img}/{{matrix,corruptions}}{fig}.png ({len(panels)} matrix panels)")
 
 
 def plot_corruptions(rows: list[dict[str, Any]], path: Path) -> None:

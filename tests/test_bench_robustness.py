@@ -58,3 +58,60 @@ def test_report_prints_gaps(
     assert "b minus a, PGD (points): per cell -5.0 .. +0.0, mean -2.0, minimum of the matrix -1.0" in out
     with pytest.raises(SystemExit, match="no results for"):
         rb.main(["--report", "a", "nope"])
+
+
+def _write(path: Path, rows: list[dict[str, object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_run_folder_names() -> None:
+    assert rb.run_name("_w32_gradual") == "w32_gradual"
+    assert rb.run_name("") == rb.run_name("_") == "default"
+    assert rb.run_name("x") == "x"
+    assert rb.RESULTS.parts[-3:] == ("benchmarks", "results", "robustness")
+
+
+def test_csvs_read_run_folders_and_flat_files(tmp_path: Path) -> None:
+    row = {"model": "m", "attack": "PGD", "source": 14, "target": 14, "robust_accuracy": 0.5,
+           "clean_accuracy": 0.9, "n": 10}  # fmt: skip
+    runs = ("w32", "w32_gradual", "standard", "quick")
+    flat = ("robustness_matrix_w32_s1.csv", "robustness_matrix_ref.csv", "robustness_matrix_x_quick.csv")
+    for path in [f"{r}/matrix.csv" for r in runs] + list(flat):
+        _write(tmp_path / path, [row])
+    (tmp_path / rb.COMBINED).mkdir()
+    (tmp_path / rb.COMBINED / "matrix.png").write_bytes(b"")
+    names = lambda paths: [q.relative_to(tmp_path).as_posix() for q in paths]  # noqa: E731
+    assert names(rb._csvs("matrix", None, tmp_path)) == [
+        "standard/matrix.csv", "w32/matrix.csv", "w32_gradual/matrix.csv",
+        "robustness_matrix_ref.csv", "robustness_matrix_w32_s1.csv",
+    ]  # fmt: skip
+    assert names(rb._csvs("matrix", True, tmp_path)) == [
+        "w32/matrix.csv",
+        "w32_gradual/matrix.csv",
+        "robustness_matrix_w32_s1.csv",
+    ]
+    assert names(rb._csvs("matrix", False, tmp_path)) == ["standard/matrix.csv", "robustness_matrix_ref.csv"]
+    assert rb._csvs("corruptions", None, tmp_path) == []
+
+
+def test_report_reads_the_run_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(rb, "RESULTS", tmp_path)
+    _write(
+        tmp_path / "w32" / "matrix.csv",
+        [{"model": "a", "attack": "PGD", "source": 14, "target": 14, "robust_accuracy": 0.5, "clean_accuracy": 0.9,
+          "n": 10}],
+    )  # fmt: skip
+    _write(tmp_path / "w32" / "corruptions.csv", [
+        {"model": "a", "corruption": "clean", "severity": 0, "accuracy": 0.9},
+        {"model": "a", "corruption": "contrast", "severity": 1, "accuracy": 0.6},
+    ])  # fmt: skip
+    assert rb.main(["--report", "a"]) == 0
+    out = capsys.readouterr().out
+    assert "| a | PGD | 10 | 90.0-90.0 | 50.0 | 50.0 | 50.0 | 50.0 |" in out
+    assert "| a | 90.0 | 60.0 | contrast 60.0 |" in out
