@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="entry of the manifest (see --list)")
     p.add_argument("--list", action="store_true", help="list the names with the pages that show them")
     p.add_argument("--dry-run", action="store_true", help="print the commands and the copy without running them")
+    p.add_argument(
+        "--copy-only",
+        action="store_true",
+        help="skip the commands: copy the figure the results folder already holds (after running them yourself)",
+    )
     p.add_argument("--manifest", type=Path, default=MANIFEST, help=argparse.SUPPRESS)
     return p
 
@@ -177,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             print(command)
         print(copy if copy else f"# table: {entry.results}/{entry.source}")
         return 0
-    for command in entry.commands:
+    for command in () if args.copy_only else entry.commands:
         env, words = split_command(command)
         print(f"$ {command}", flush=True)
         rc = subprocess.call(_argv(words), cwd=ROOT, env={**os.environ, **env})
@@ -187,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     source = entry.source_path
     assert source is not None
     if not source.is_file():
-        print(f"error: the commands ran but produced no {_rel(source)}", file=sys.stderr)
+        what = "the results folder holds" if args.copy_only else "the commands ran but produced"
+        print(f"error: {what} no {_rel(source)}", file=sys.stderr)
         return 1
     if entry.target_path is not None:
         entry.target_path.parent.mkdir(parents=True, exist_ok=True)

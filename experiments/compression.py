@@ -3,7 +3,7 @@
 Run from the repository root (phases can run separately; later ones read the
 checkpoints earlier ones wrote, and a phase reuses a checkpoint that exists)::
 
-    python -m experiments.compression --phase train   --threads 1  # dense, pruned90, lowrank (~35 min)
+    python -m experiments.compression --phase train   --threads 1  # dense, pruned90, lowrank (~20 min)
     python -m experiments.compression --phase eval    --threads 1  # quantize, save, size, accuracy at 7 grids
     python -m experiments.compression --phase latency --threads 1  # every model, one process, medians
     python -m experiments.compression --phase report               # CSV -> table + compression_mnist.png
@@ -20,8 +20,8 @@ classifier of ``docs/classification.md`` (width 32, radial modes of radius 8 ->
   global), compacted, retrained 20 epochs on ``distillation_loss(dense, T=4,
   alpha=0.9)`` (the ``distill`` recipe of ``experiments.sparsity``);
 * ``lowrank``: ``low_rank(dense, --rank)`` (Tucker factors by truncated HOSVD,
-  :mod:`spectral_sparse.lowrank`), fine-tuned ``--lowrank-epochs`` epochs on the
-  same distillation loss;
+  :mod:`spectral_sparse.lowrank`; rank 8 of 32 channels by default), retrained
+  ``--lowrank-epochs`` (20) epochs on the same distillation loss and schedule;
 * ``<model>+int8`` / ``<model>+int4``: :func:`spectral_sparse.quantize.quantize_model`
   of a float model (spectral weights per mode; pointwise and linear weights in int8,
   per output channel), no retraining.
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--phase", choices=(*PHASES, "all"), default="all")
     p.add_argument("--rank", type=float, default=0.25, help="lowrank: rank as a fraction of the channels [0.25]")
-    p.add_argument("--lowrank-epochs", type=int, default=3, help="lowrank: distillation fine-tuning epochs [3]")
+    p.add_argument("--lowrank-epochs", type=int, default=20, help="lowrank: distillation fine-tuning epochs [20]")
     p.add_argument("--amount", type=float, default=0.9, help="pruned90: fraction of the modes removed [0.9]")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -144,11 +144,11 @@ def _train_lowrank(args: argparse.Namespace, train: tuple) -> dict[str, Any]:
     model = low_rank(teacher, args.rank)
     epochs = 1 if args.quick else args.lowrank_epochs
     h = train_classifier(
-        model, *train, epochs=epochs, lr=1e-3, batch_size=64, seed=args.seed + 2, loss_fn=_kd(teacher),
+        model, *train, epochs=epochs, lr=DISTILL["lr"], batch_size=64, seed=args.seed + 2, loss_fn=_kd(teacher),
         progress=False,
     )  # fmt: skip
     info = {
-        "recipe": f"low_rank(dense, {args.rank:g}) (HOSVD), {epochs} epochs distillation (peak lr 1e-3)",
+        "recipe": f"low_rank(dense, {args.rank:g}) (HOSVD), {epochs} epochs distillation",
         "train_seconds": round(h["train_seconds"], 1),
     }
     save_checkpoint(_ckpt(args, "lowrank"), model, **info)
@@ -196,7 +196,8 @@ def phase_eval(args: argparse.Namespace, test: tuple) -> list[dict[str, Any]]:
         rows.append({
             "model": name,
             "modes": sum(len(layer.modes) for layer in model.spectral),
-            "values": sum(p.numel() for p in model.parameters()),  # stored numbers (frozen ones included)
+            # real numbers of the weights (complex counted twice; the frozen float twins of quantized weights too)
+            "values": sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters()),
             "checkpoint_bytes": nbytes,
             "bytes_ratio": round(nbytes / dense_bytes, 4),
             **{f"acc_{r['resolution']}": round(r["accuracy"], 4) for r in accs},
@@ -286,6 +287,7 @@ def plot(path: Path, png: Path) -> None:
     b.axvline(int(dense["checkpoint_bytes"]) / 1024 * GOAL_BYTES, ls="--", c="gray", lw=0.8)
     b.axhline(100 * (float(dense["acc_28"]) - GOAL_POINTS), ls="--", c="gray", lw=0.8)
     a.set(xscale="log", xlabel="test grid (trained at 28)", ylabel="test accuracy (%)", xticks=list(RESOLUTIONS))
+    a.minorticks_off()
     a.set_xticklabels([str(r) for r in RESOLUTIONS])
     a.legend(fontsize=7)
     b.set(xscale="log", xlabel="checkpoint (KiB)", ylabel="accuracy at 28 (%)", title="dashed: 1/20 bytes, -1 point")

@@ -217,3 +217,11 @@ def test_runner_keeps_its_timing_options() -> None:
 
     args = runner.build_parser().parse_args(["--suite", "auto", "--threads", "2", "--quick"])
     assert (args.suite, args.threads, args.quick) == ("auto", 2, True)
+
+
+def test_copy_only_skips_the_commands(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, 'python -c "raise SystemExit(3)"', "absent.png")
+    rc, out, err = _run_main(["--manifest", str(manifest), "x", "--copy-only"])
+    assert rc == 1  # not 3: the failing command did not run
+    assert "holds no" in err and "absent.png" in err and "$ python" not in out
+    assert not (ROOT / "docs/img/never_written_by_the_tests.png").exists()
