@@ -26,8 +26,12 @@ For each setting of :data:`PHYSICS` (``spectral_sparse.inverse.make_physics`` pa
 Data: scikit-image photographs (patches of 256 native pixels, split by image,
 ``spectral_sparse.inverse.SPLIT_NOTE``) or deepinv's random-ellipse phantoms (train/test
 seeds disjoint). Metrics: deepinv PSNR and SSIM (``max_pixel=1``), mean over the test
-images. Writes ``<out>/inverse_<setting>.csv`` / ``.json`` and the panels
-``<out>/inverse_<setting>.png`` (copied into ``docs/img`` by ``python -m benchmarks figure``).
+images. Writes ``<setting>.csv`` / ``.json`` and the panels ``<setting>.png`` into the run
+folder ``--out`` (default ``benchmarks/results/inverse/steps<steps>``, ``_seed<seed>`` appended for
+a seed other than 0, ``_quick`` for ``--quick``; the panels are copied into ``docs/img`` by
+``python -m benchmarks figure``). A folder in the older layout that holds
+``inverse_<setting>.csv`` keeps those names (read and rewritten as they are). ``--ceilings``
+writes ``benchmarks/results/inverse/ceilings/results.csv`` (``--out DIR``: ``DIR/results.csv``).
 """
 
 from __future__ import annotations
@@ -116,10 +120,25 @@ MODELS: dict[str, dict[str, Any]] = {
     "dncnn": DNCNN,
 }
 TRAIN_RES, RESOLUTIONS = 64, (64, 128, 256)
-DEFAULT_OUT = ROOT / "benchmarks" / "results"  # the panels go next to the results; the figure manifest copies them
+RESULTS = ROOT / "benchmarks" / "results" / "inverse"  # one run folder per run; the figure manifest copies panels
+DEFAULT_OUT = RESULTS / "steps1200"  # the run folder of the default settings (see default_out)
+CEILINGS = RESULTS / "ceilings" / "results.csv"
 TV_GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 WIENER_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 TV_TUNE = 4  # TV weights are tuned on this many of the tuning images
+
+
+def default_out(steps: int, seed: int = 0, quick: bool = False) -> Path:
+    """The run folder of a run without ``--out``: ``RESULTS/steps<steps>[_seed<seed>][_quick]``."""
+    return RESULTS / (f"steps{steps}" + (f"_seed{seed}" if seed else "") + ("_quick" if quick else ""))
+
+
+def result_file(out: Path | str, name: str, ext: str = "csv") -> Path:
+    """``out/<name>.<ext>``; ``out/inverse_<name>.<ext>`` in a folder of the older layout (one that holds
+    ``inverse_<name>.csv`` and no ``<name>.csv``), so the CSV, JSON and panels of a run keep one naming."""
+    out = Path(out)
+    legacy = not (out / f"{name}.csv").exists() and (out / f"inverse_{name}.csv").exists()
+    return out / (f"inverse_{name}.{ext}" if legacy else f"{name}.{ext}")
 
 
 def tv_grid(name: str) -> tuple[float, ...]:
@@ -266,7 +285,7 @@ def _score_row(
 def rerun_tv(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Tune and evaluate TV again with ``args.tv_iter`` iterations and replace the ``tv`` rows.
 
-    Rewrites ``<out>/inverse_<name>.csv`` (and ``tv_iter`` in the JSON beside it); the
+    Rewrites ``<out>/<name>.csv`` (and ``tv_iter`` in the JSON beside it); the
     test images, noise and tuning images are those of the run that wrote the CSV (same
     ``--seed`` and ``--n-test``). For checking how much a baseline gains from iterating
     to convergence without training every network again.
@@ -275,7 +294,7 @@ def rerun_tv(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 
     cfg = PHYSICS[name]
     kind = cfg.get("kind", name)
-    path = Path(args.out) / f"inverse_{name}.csv"
+    path = result_file(args.out, name)
     if not path.is_file():
         raise FileNotFoundError(f"{str(path)!r} does not exist: run the benchmark for {name!r} first")
     with path.open() as f:
@@ -338,7 +357,8 @@ def run_physics(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                 panels[n][label] = x_hat[:1]
             rows.append(row)
     out = Path(args.out)
-    _write_csv(out / f"inverse_{name}.csv", rows)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_csv(result_file(out, name), rows)
     meta = {
         "physics": name,
         "kind": kind,
@@ -366,10 +386,10 @@ def run_physics(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         "cpu_count": __import__("os").cpu_count(),
         "rows": rows,
     }
-    (out / f"inverse_{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    result_file(out, name, "json").write_text(json.dumps(meta, indent=2) + "\n")
     plot_panels(
         panels,
-        out / f"inverse_{name}.png",
+        result_file(out, name, "png"),
         title=f"{name}: trained at 64x64 ({params})",
     )
     return rows
@@ -432,16 +452,19 @@ PANELS = ("tv", "ours-artifact@64", "ours-unrolled@64", "ours-hqs@64", "dncnn@64
 
 
 def report(out: Path, kinds: list[str], ref_from: Path | None = None) -> str:
-    """Markdown tables (PSNR / SSIM per method and grid, parameters) from ``inverse_<physics>.csv``.
+    """Markdown tables (PSNR / SSIM per method and grid, parameters) from ``out/<physics>.csv``.
 
-    ``ref_from``: a directory whose ``inverse_<physics>.csv`` holds the 256-trained
-    reference used for goal 1 (see :func:`goals_at`).
+    ``ref_from``: a run folder whose ``<physics>.csv`` holds the 256-trained reference used for
+    goal 1 (see :func:`goals_at`). Folders in the older layout (``inverse_<physics>.csv``) are
+    read too (:func:`result_file`). The upper bounds come from ``out/inverse_ceilings.csv`` where
+    that exists (the older layout), else from the sibling run folder ``out/../ceilings/results.csv``
+    (:data:`CEILINGS` for the run folders of ``benchmarks/results/inverse``).
     """
     import csv
 
     lines = []
     for kind in kinds:
-        path = out / f"inverse_{kind}.csv"
+        path = result_file(out, kind)
         if not path.is_file():
             continue
         with path.open() as f:
@@ -457,8 +480,8 @@ def report(out: Path, kinds: list[str], ref_from: Path | None = None) -> str:
         lines.append("")
     goals = []
     for kind in kinds:
-        ref = None if ref_from is None else Path(ref_from) / f"inverse_{kind}.csv"
-        g = goals_at(out / f"inverse_{kind}.csv", kind, ref_path=ref)
+        ref = None if ref_from is None else result_file(ref_from, kind)
+        g = goals_at(result_file(out, kind), kind, ref_path=ref)
         if g:
             goals.append(g)
     if goals:
@@ -480,7 +503,8 @@ def report(out: Path, kinds: list[str], ref_from: Path | None = None) -> str:
                 cells.append(f"{diff:+.2f} ({who}): {'met' if ok else '**missed**'}")
             lines.append(f"| {g['physics']} | {g['ours'][1]} {g['ours'][0]:.2f} | " + " | ".join(cells) + " |")
         lines.append("")
-    bounds = _ceilings_at(out / "inverse_ceilings.csv")
+    legacy = Path(out) / "inverse_ceilings.csv"
+    bounds = _ceilings_at(legacy if legacy.is_file() else Path(out).parent / CEILINGS.parent.name / CEILINGS.name)
     if goals and bounds:
         lines += [
             "**What the goals ask at 256x256, against upper bounds** (PSNR dB; see `ceilings`)",
@@ -499,7 +523,7 @@ def report(out: Path, kinds: list[str], ref_from: Path | None = None) -> str:
 
 
 def _ceilings_at(path: Path, resolution: int = 256) -> dict[str, dict[str, float]]:
-    """``{physics: {bound: psnr}}`` at ``resolution`` from ``inverse_ceilings.csv`` (empty if absent)."""
+    """``{physics: {bound: psnr}}`` at ``resolution`` from a ceilings CSV (empty if absent)."""
     import csv
 
     if not path.is_file():
@@ -513,7 +537,7 @@ def _ceilings_at(path: Path, resolution: int = 256) -> dict[str, dict[str, float
 
 
 def goals_at(path: Path, physics: str, resolution: int = 256, ref_path: Path | None = None) -> dict[str, Any]:
-    """The issue's four comparisons at ``resolution`` from one ``inverse_<physics>.csv`` (empty if absent).
+    """The issue's four comparisons at ``resolution`` from one ``<physics>.csv`` (empty if absent).
 
     ``ours``: the best ``ours-*@64`` row; ``ref``: the 256-trained architecture's ``@64`` row
     minus its ``@256`` row (the same architecture, whichever of ours is best); ``up``: ours
@@ -580,13 +604,23 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--skip", nargs="*", default=[], help="model names to skip (e.g. ours-unrolled)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=str(DEFAULT_OUT))
-    ap.add_argument("--quick", action="store_true", help="tiny budgets (smoke run; results not for the docs)")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="run folder [benchmarks/results/inverse/steps<steps>, _seed<seed> for seed > 0, _quick for --quick; "
+        "--ceilings: benchmarks/results/inverse/ceilings]",
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="tiny budgets (smoke run into a *_quick folder; results not for the docs)"
+    )
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--save", metavar="DIR", help="also write every trained model to DIR/<physics>_<model>.pt")
     ap.add_argument("--report", action="store_true", help="only print markdown tables from the CSVs in --out")
     ap.add_argument(
-        "--ref-from", metavar="DIR", help="with --report: take the 256-trained reference rows from DIR's CSVs"
+        "--ref-from",
+        metavar="DIR",
+        help="with --report: take the 256-trained reference rows from the CSVs of run folder DIR "
+        "(e.g. benchmarks/results/inverse/ref256_2400)",
     )
     ap.add_argument(
         "--rerun-tv",
@@ -594,7 +628,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="only tune and evaluate TV again (--tv-iter) and replace its rows in the CSVs in --out",
     )
     ap.add_argument(
-        "--ceilings", action="store_true", help="only write the upper bounds <out>/inverse_ceilings.csv (no training)"
+        "--ceilings",
+        action="store_true",
+        help="only write the upper bounds benchmarks/results/inverse/ceilings/results.csv (--out DIR: DIR/results.csv; "
+        "no training)",
     )
     return ap
 
@@ -604,6 +641,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.ref_from and not args.report:
         ap.error("--ref-from only applies with --report")
+    if args.out is None:
+        args.out = str(CEILINGS.parent if args.ceilings else default_out(args.steps, args.seed, args.quick))
     if args.report:
         print(report(Path(args.out), args.physics, args.ref_from))
         return 0
@@ -616,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.ceilings:
         rows = [row for kind in args.physics for row in ceilings(kind, args)]
-        _write_csv(Path(args.out) / "inverse_ceilings.csv", rows)
+        _write_csv(Path(args.out) / "results.csv", rows)
         return 0
     for kind in args.physics:
         run_physics(kind, args)

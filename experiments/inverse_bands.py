@@ -4,7 +4,7 @@ Run from the repository root, after a benchmark run that saved its models::
 
     OMP_NUM_THREADS=1 python -m experiments.inverse --physics mri-band-phantoms --steps 4800 --tv-iter 300 --save models
     OMP_NUM_THREADS=1 python -m experiments.inverse_bands --physics mri-band-phantoms --models models \\
-        --tv-lambda 0.003 --tv-iter 300
+        --tv-lambda 0.003 --tv-iter 300 --out benchmarks/results/inverse_bands/steps4800
 
 Same test images, noise and physics as ``benchmarks/inverse.py`` (``--seed``, ``--n-test``).
 The error ``x_hat - x`` of every method (``input``, TV with the given weight and
@@ -14,7 +14,9 @@ parts of the grid's Fourier plane: inside the band of the 64 training grid
 ``high``), and, for MRI, measured or not (``low-measured`` ... ``high-unmeasured``).
 Each part is reported as the PSNR the error of that part alone would give
 (``10 log10(1 / MSE_part)``, MSE averaged over the test images; the parts' MSEs add up
-to the total). Writes ``benchmarks/results/inverse_bands_<physics>_<resolution>.csv``.
+to the total). Writes ``<physics>_<resolution>.csv`` into the run folder ``--out`` (default
+``benchmarks/results/inverse_bands/seed<seed>``; name it after the benchmark run whose models it
+reads, e.g. ``inverse_bands/steps4800``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from spectral_sparse.inverse.models import initial_image
 from spectral_sparse.inverse.train import reconstruct_batched, tv_reconstruction
 
 ROOT = Path(__file__).resolve().parents[1]
+
+RESULTS = ROOT / "benchmarks" / "results" / "inverse_bands"
 
 BANDS = ("low-measured", "low-unmeasured", "high-measured", "high-unmeasured")
 
@@ -67,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tv-iter", type=int, default=300)
     ap.add_argument("--n-test", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--out", default=None, help="run folder [benchmarks/results/inverse_bands/seed<seed>]")
     return ap
 
 
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         row.update({f"psnr_{b}": _psnr(v) for b, v in mse.items()})
         rows.append(row)
         print(" | ".join(str(v) for v in row.values()), flush=True)
-    out = Path(args.out) / f"inverse_bands_{args.physics}_{n}.csv"
+    out = Path(args.out or RESULTS / f"seed{args.seed}") / f"{args.physics}_{n}.csv"
     ib._write_csv(out, rows)
     print(f"wrote {out}")
     return 0

@@ -8,8 +8,9 @@ Run from the repository root::
 For every iteration count, the TV weight is tuned on the benchmark's four tuning images
 (training split, ``seed + 1``) and the tuned TV is scored on the benchmark's test images
 and noise (``seed``, ``seed + 7``), exactly as ``benchmarks/inverse.py`` does for its
-``tv`` rows. Prints one line per iteration count and writes
-``benchmarks/results/tv_convergence_<physics>.csv``.
+``tv`` rows. Prints one line per iteration count and writes ``<physics>.csv`` into the run
+folder ``--out`` (default ``benchmarks/results/tv_convergence/seed<seed>``; other weights, e.g.
+``tv_convergence/small_weights``, into a folder of their own).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from spectral_sparse.inverse.train import reconstruct_batched, score, tv_reconst
 
 ROOT = Path(__file__).resolve().parents[1]
 
+RESULTS = ROOT / "benchmarks" / "results" / "tv_convergence"
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m experiments.tv_convergence`` (parsing only; ``main`` runs it)."""
@@ -36,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--lambdas", type=float, nargs="+", help="TV weights [the setting's grid, ib.tv_grid]")
     ap.add_argument("--n-test", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--out", default=None, help="run folder [benchmarks/results/tv_convergence/seed<seed>]")
     return ap
 
 
@@ -73,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         print(f"[{args.physics}] {n} TV {it:>4} iterations: weight {best:g}, test PSNR {r['psnr']:.2f}", flush=True)
-    ib._write_csv(Path(args.out) / f"tv_convergence_{args.physics}.csv", rows)
+    out = Path(args.out or RESULTS / f"seed{args.seed}") / f"{args.physics}.csv"
+    ib._write_csv(out, rows)
+    print(f"wrote {out}")
     return 0
 
 

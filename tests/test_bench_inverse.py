@@ -78,6 +78,18 @@ def test_goals_pick_the_right_rows(tmp_path: Path) -> None:
     line = [s for s in ib.report(tmp_path, ["deblur"]).splitlines() if s.startswith("| deblur |")][-1]
     # goal 2 needs the best ->up + 1 = 23.8 + 1; goal 4 the best classical + 3 = 23.5 + 3
     assert line == "| deblur | 25.00 | 24.80 | 26.50 | 26.00 | 24.40 |"
+    # the results layout: run folders <physics>.csv and the bounds in the sibling ceilings/results.csv
+    (tmp_path / "inverse" / "ceilings").mkdir(parents=True)
+    (tmp_path / "inverse_ceilings.csv").rename(tmp_path / "inverse" / "ceilings" / "results.csv")
+    run = tmp_path / "inverse" / "steps1200"
+    run.mkdir()
+    (tmp_path / "inverse_deblur.csv").rename(run / "deblur.csv")
+    assert ib.result_file(run, "deblur") == run / "deblur.csv"
+    assert ib.result_file(tmp_path / "ref", "deblur", "png") == tmp_path / "ref" / "inverse_deblur.png"  # older layout
+    line = [s for s in ib.report(run, ["deblur"]).splitlines() if s.startswith("| deblur |")][-1]
+    assert line == "| deblur | 25.00 | 24.80 | 26.50 | 26.00 | 24.40 |"
+    assert ib.default_out(4800, 1) == ib.RESULTS / "steps4800_seed1" and ib.default_out(1200) == ib.DEFAULT_OUT
+    assert ib.default_out(1200, 0, True).name == "steps1200_quick" and ib.CEILINGS.parent.parent == ib.RESULTS
 
 
 def test_oracle_wiener_inverts_noise_free_blur_and_ignores_empty_frequencies() -> None:
@@ -93,7 +105,7 @@ def test_oracle_wiener_inverts_noise_free_blur_and_ignores_empty_frequencies() -
 
 def test_ceilings_bound_every_upsampled_pipeline(tmp_path: Path) -> None:
     assert ib.main(["--ceilings", "--quick", "--physics", "deblur", "tomography", "--out", str(tmp_path)]) == 0
-    with (tmp_path / "inverse_ceilings.csv").open() as f:
+    with (tmp_path / "results.csv").open() as f:
         psnr = {(r["physics"], r["bound"], int(r["resolution"])): float(r["psnr"]) for r in csv.DictReader(f)}
     assert {k[2] for k in psnr} == {64, 128, 256}
     assert ("tomography", "oracle-wiener", 256) not in psnr  # deblur only
@@ -106,15 +118,15 @@ def test_ceilings_bound_every_upsampled_pipeline(tmp_path: Path) -> None:
 def test_quick_run_writes_csv_json_and_panels(tmp_path: Path) -> None:
     argv = ["--quick", "--physics", "mri-band", "--out", str(tmp_path), "--no-progress", "--save", str(tmp_path / "m")]
     assert ib.main(argv) == 0
-    with (tmp_path / "inverse_mri-band.csv").open() as f:
+    with (tmp_path / "mri-band.csv").open() as f:
         rows = list(csv.DictReader(f))
     methods = {r["method"] for r in rows}
     assert {"input", "tv", "ours-hqs@64", "ours-hqs@256", "dncnn@64->up"} <= methods
     assert {int(r["resolution"]) for r in rows} == {64, 128, 256}
-    meta = json.loads((tmp_path / "inverse_mri-band.json").read_text())
+    meta = json.loads((tmp_path / "mri-band.json").read_text())
     assert meta["kind"] == "mri" and meta["params"]["k_max"] is None and meta["reference_at_256"] == "ours-hqs"
-    assert (tmp_path / "inverse_mri-band.png").read_bytes()[:4] == b"\x89PNG"
-    assert ib.goals_at(tmp_path / "inverse_mri-band.csv", "mri-band")["ours"][1].endswith("@64")
+    assert (tmp_path / "mri-band.png").read_bytes()[:4] == b"\x89PNG"
+    assert ib.goals_at(tmp_path / "mri-band.csv", "mri-band")["ours"][1].endswith("@64")
     _, config, meta = load_reconstructor(tmp_path / "m" / "mri-band_ours-hqs@256.pt")
     assert config["wrapper"] == "hqs" and meta["params"]["k_max"] is None
 
@@ -143,7 +155,7 @@ def test_tv_convergence_writes_one_tuned_row_per_iteration_count(tmp_path: Path)
 
     argv = ["--physics", "deblur", "--resolution", "16", "--iterations", "1", "3", "--lambdas", "0.01", "0.1"]
     assert tc.main([*argv, "--n-test", "2", "--out", str(tmp_path)]) == 0
-    with (tmp_path / "tv_convergence_deblur.csv").open() as f:
+    with (tmp_path / "deblur.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["iterations"]) for r in rows] == [1, 3]
     assert all(float(r["lambda"]) in (0.01, 0.1) and r["n_test"] == "2" for r in rows)
@@ -223,7 +235,7 @@ def test_inverse_bands_end_to_end_and_argument_errors(tmp_path: Path) -> None:
     save_reconstructor(tmp_path / "m" / "mri-band-phantoms_ours-hqs@64.pt", build_reconstructor(conf), conf)
     argv = ["--models", str(tmp_path / "m"), "--tv-lambda", "0.01", "--tv-iter", "2", "--n-test", "2"]
     assert bands.main([*argv, "--resolution", "64", "--out", str(tmp_path)]) == 0
-    with (tmp_path / "inverse_bands_mri-band-phantoms_64.csv").open() as f:
+    with (tmp_path / "mri-band-phantoms_64.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [r["method"] for r in rows] == ["input", "tv", "ours-hqs@64"]
     assert all(r["psnr_high-unmeasured"] == "inf" for r in rows)  # the 64 grid has no frequency above its band
