@@ -7,7 +7,7 @@ Run from the repository root::
 Both compute the same map with the same parameters (the test suite compares
 outputs and gradients). Timed round-robin in one process (medians after
 warm-up, :mod:`benchmarks.timing`), forward under ``inference_mode`` and
-forward + backward. Writes ``benchmarks/results/pointwise_cpu.csv``.
+forward + backward. Writes ``benchmarks/results/pointwise/cpu/results.csv`` (``--out``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pointwise_cpu.csv")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "pointwise" / "cpu" / "results.csv"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

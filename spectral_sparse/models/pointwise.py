@@ -7,7 +7,7 @@ the classifiers see was measured slower than a batched matrix product over the
 flattened grid (``benchmarks/pointwise.py``, one thread, shared 2-core CPU:
 forward ``(256, 32, 28, 28)`` 96 ms against 24 ms, forward + backward
 289 ms against 124 ms; at ``(8, 32, 128, 128)`` the forward was 0.81x, i.e.
-slower, and forward + backward 1.07x; ``benchmarks/results/pointwise_cpu.csv``).
+slower, and forward + backward 1.07x; ``benchmarks/results/pointwise/cpu/results.csv``).
 :class:`PointwiseConv` keeps the ``nn.Conv1d/2d/3d`` parameters and state-dict
 keys (``weight`` of shape ``(out, in, 1, ...)``, ``bias``) and only changes how
 the product is evaluated, so checkpoints of models built with plain
