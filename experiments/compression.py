@@ -31,7 +31,8 @@ writes (architecture, weights, metadata). Latency: the forward pass on a batch o
 256 images at 28x28 (``--threads`` threads, default 1), all models timed
 round-robin in one process (:mod:`benchmarks.timing`, medians after warm-up), and
 its ratio to the dense model in the same loop. Writes
-``benchmarks/results/compression/mnist.csv`` (+ ``mnist.json``, ``mnist.png``);
+``benchmarks/results/compression/mnist/`` (``results.csv``, ``results.json``, ``accuracy.png``;
+``--quick``: ``mnist_quick/``);
 checkpoints go to ``--checkpoints`` (default ``benchmarks/checkpoints/compression``,
 not committed).
 """
@@ -60,7 +61,7 @@ from spectral_sparse.prune import distillation_loss, prune_modes
 from spectral_sparse.training import evaluate_resolutions, train_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "compression"
+RESULTS = ROOT / "benchmarks" / "results" / "compression" / "mnist"
 MODEL = {"width": 32, "modes": 8.0, "depth": 4}
 DENSE = {"epochs": 8, "batch_size": 64, "lr": 3e-3}
 DISTILL = {"epochs": 20, "lr": 3e-3, "temperature": 4.0, "alpha": 0.9}
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="a few hundred images, one epoch: a smoke run")
     p.add_argument("--checkpoints", type=Path, default=ROOT / "benchmarks" / "checkpoints" / "compression")
-    p.add_argument("--out", type=Path, default=RESULTS / "mnist.csv", help="results CSV (+ .json, .png beside it)")
+    p.add_argument("--results", type=Path, default=RESULTS, help="run folder: results.csv, results.json, accuracy.png")
     p.add_argument("--data-dir", type=Path, default=None)
     return p
 
@@ -305,9 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.quick:
         args.checkpoints = args.checkpoints.with_name(args.checkpoints.name + "_quick")
-        args.out = args.out.with_name(args.out.stem + "_quick" + args.out.suffix)
+        args.results = args.results.with_name(args.results.name + "_quick")
     phases = PHASES if args.phase == "all" else (args.phase,)
-    meta_path = args.out.with_suffix(".json")
+    args.out = args.results / "results.csv"
+    meta_path = args.results / "results.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     if "train" in phases or "eval" in phases:
         train, test = _data(args)
@@ -326,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             row.update(lat.get(row["model"], {}))
         _write(rows, args.out)
     if "report" in phases:
-        plot(args.out, args.out.with_suffix(".png"))
+        plot(args.out, args.results / "accuracy.png")
         print(table(args.out))
     if phases != ("report",):
         meta.update(

@@ -20,8 +20,9 @@ pairs and scored on the last 100; the best is then trained on all 1,000 pairs li
 neuraloperator's FNO and TFNO. ``--all-final`` also trains every other candidate on all
 pairs (reported, not selected).
 
-Writes ``benchmarks/results/lowrank/darcy_seed<N>.csv``, ``darcy_selection_seed<N>.csv``
-and ``darcy_seed<N>.json``; ``--layer-latency`` writes ``layer_latency.csv``.
+Writes ``benchmarks/results/darcy_lowrank/<tag>seed<N>/`` (``results.csv``, ``selection.csv``,
+``results.json``; ``--quick`` appends ``_quick`` to the run folder); ``--layer-latency`` writes
+``benchmarks/results/darcy_lowrank/layer_latency/results.csv``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from spectral_sparse.models.fno import FNOConfig, SparseFNO
 from spectral_sparse.prune import prune_modes
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "lowrank"
+RESULTS = ROOT / "benchmarks" / "results" / "darcy_lowrank"
 
 
 @dataclass(frozen=True)
@@ -260,18 +261,18 @@ def run_darcy(args: argparse.Namespace) -> int:
         "latency": f"batch 50, inference_mode, median of {args.repeats} interleaved repeats after 3 warm-up calls",
         "goals": goals,
     }
-    suffix = "_quick" if args.quick else f"_{args.tag}seed{args.seed}"
-    args.results.mkdir(parents=True, exist_ok=True)
+    run = args.results / (f"{args.tag}seed{args.seed}" + ("_quick" if args.quick else ""))
+    run.mkdir(parents=True, exist_ok=True)
     fields = list(next(iter(results.values())))
-    with open(args.results / f"darcy{suffix}.csv", "w", newline="") as f:
+    with open(run / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(results.values())
-    with open(args.results / f"darcy_selection{suffix}.csv", "w", newline="") as f:
+    with open(run / "selection.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(selection[0]))
         writer.writeheader()
         writer.writerows(selection)
-    with open(args.results / f"darcy{suffix}.json", "w") as f:
+    with open(run / "results.json", "w") as f:
         json.dump({"meta": meta, "selection": selection, "results": list(results.values())}, f, indent=2)
     print(f"\n{'model':62s} {'spec.':>9s} {'%TFNO':>6s} {'L2@16':>7s} {'L2@32':>7s} {'ms@16':>7s} {'ms@32':>7s}")
     for row in results.values():
@@ -347,8 +348,8 @@ def layer_latency(args: argparse.Namespace) -> int:
                 f"err {err:.1e}",
                 flush=True,
             )
-    args.results.mkdir(parents=True, exist_ok=True)
-    path = args.results / "layer_latency.csv"
+    path = args.results / ("layer_latency_quick" if args.quick else "layer_latency") / "results.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -370,12 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--backend", default="auto", help="backend of the layers in --layer-latency")
     parser.add_argument("--candidates", nargs="+", default=None, help="restrict the selection to these labels")
-    parser.add_argument("--tag", default="", help="prefix of the seed in the output names (e.g. 'round1_')")
+    parser.add_argument("--tag", default="", help="prefix of the seed in the run folder's name (e.g. 'round1_')")
     parser.add_argument("--all-final", action="store_true", help="train every candidate on all pairs too")
     parser.add_argument("--layer-latency", action="store_true", help="instead: one layer's latency against rank")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the experiment's results folder")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
