@@ -41,9 +41,9 @@ Writes ``matrix.csv``, ``corruptions.csv`` and ``mnist.json`` into the run folde
 ``benchmarks/results/robustness/combined/`` (``python -m benchmarks figure robustness_matrix`` copies
 them into docs/img) from the CSVs of every run whose suffix contains ``_w32`` (the main protocol),
 and ``matrix_w16.png`` / ``corruptions_w16.png`` from the others (the reduced protocol); not for
-``--quick``. With ``--results DIR`` the files go into ``DIR`` under the flat names
-``robustness_matrix{suffix}.csv``, ``robustness_corruptions{suffix}.csv``,
-``robustness_mnist{suffix}.json`` instead, and the combined figures are not redrawn.
+``--quick``. With ``--results DIR`` the run folder is ``DIR/<run>/`` instead (same file names), for
+runs kept out of the combined figures (e.g. ``benchmarks/results/robustness_compressed/``), which
+are then not redrawn.
 Trained models are cached in ``--cache`` so an interrupted run resumes.
 """
 
@@ -187,15 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--suffix",
         default="",
         help="names the run: its folder benchmarks/results/robustness/<suffix without the leading _> "
-        "(default: robustness/default/); with --results, appended to the flat file names",
+        "(default: robustness/default/; with --results DIR: DIR/<suffix without the leading _>/)",
     )
     p.add_argument(
         "--results",
         type=Path,
         default=None,
-        help="write the CSVs and JSON into this folder, flat names robustness_{matrix,corruptions}<suffix>.csv and "
-        "robustness_mnist<suffix>.json, instead of benchmarks/results/robustness/<run>/ (the combined figures are "
-        "then not redrawn); --report reads this folder",
+        help="results root instead of benchmarks/results/robustness: the run folder is DIR/<run>/ (the combined "
+        "figures are then not redrawn); --report reads this folder",
     )
     p.add_argument("--rank", type=float, default=0.5, help="lowrank models: rank as a fraction of the channels [0.5]")
     p.add_argument(
@@ -426,14 +425,8 @@ def main(argv: list[str] | None = None) -> int:
             corruption_rows.append({"model": name + args.tag, **r})
         print(f"{name}: corruptions in {time.perf_counter() - t:.0f} s", flush=True)
 
-    if args.results is None:  # the run folder, fixed file names
-        results = RESULTS / run_name(args.suffix)
-        names = {"matrix": "matrix.csv", "corruptions": "corruptions.csv", "mnist": "mnist.json"}
-    else:  # an explicit folder keeps the flat names
-        results, sfx = args.results, args.suffix
-        names = {
-            k: f"robustness_{k}{sfx}.{'json' if k == 'mnist' else 'csv'}" for k in ("matrix", "corruptions", "mnist")
-        }
+    results = (RESULTS if args.results is None else args.results) / run_name(args.suffix)  # the run folder
+    names = {"matrix": "matrix.csv", "corruptions": "corruptions.csv", "mnist": "mnist.json"}
     results.mkdir(parents=True, exist_ok=True)
     with (results / names["matrix"]).open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(matrix_rows[0]))
