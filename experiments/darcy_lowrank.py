@@ -31,10 +31,8 @@ import argparse
 import copy
 import csv
 import json
-import math
 import platform
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +46,6 @@ from spectral_sparse import ModeSet, SparseSpectralConv
 from spectral_sparse.lowrank import LowRankSpectralConv
 from spectral_sparse.models import count_parameters
 from spectral_sparse.models.fno import FNOConfig, SparseFNO
-from spectral_sparse.prune import prune_modes
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "darcy_lowrank"
@@ -88,48 +85,6 @@ CANDIDATES = (  # every one at most TFNO's 31,842 spectral parameters per layer 
 )
 
 
-def train(model: nn.Module, data, norm, args: argparse.Namespace, steps: dict[int, float] | None = None) -> dict:
-    """``benchmarks.darcy.train``'s recipe, step for step, for models whose modes are pruned during training.
-
-    The one difference: the last batch's graph is released before a pruning step. A graph
-    still alive holds the spectral parameter's gradient accumulator with its old shape, and
-    compaction resizes that parameter in place (the next backward would then fail).
-    """
-    x, y = data
-    mean, std = norm
-    target = (y - mean) / std
-    gen = torch.Generator().manual_seed(args.seed)
-    info: dict[str, Any] = {}
-    steps = steps or {}
-
-    def optimizer() -> torch.optim.Optimizer:
-        return torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-
-    opt = optimizer()
-    start = time.perf_counter()
-    for epoch in range(args.epochs):
-        if epoch in steps:
-            prune_modes(model, steps[epoch], criterion="energy", scope="global", data=[x[:256]])
-            info.setdefault("pruned_at_epochs", []).append(epoch)
-            opt = optimizer()  # compact() resized the spectral parameters
-        lr = args.lr * 0.5 * (1 + math.cos(math.pi * epoch / args.epochs))
-        for group in opt.param_groups:
-            group["lr"] = lr
-        model.train()
-        total = 0.0
-        for idx in torch.randperm(len(x), generator=gen).split(args.batch_size):
-            loss = darcy.relative_l2(model(x[idx]), target[idx]).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-            del loss
-        if not args.no_progress:
-            print(f"    epoch {epoch + 1:3d}/{args.epochs}  train rel L2 {total / len(x):.4f}", flush=True)
-    info["train_s"] = time.perf_counter() - start
-    return info
-
-
 def spectral_stats(model: nn.Module) -> tuple[int, list[int], list[Any]]:
     """Spectral parameters (as benchmarks/darcy.py counts them), modes per layer and ranks per layer."""
     params, modes, ranks = 0, [], []
@@ -159,7 +114,7 @@ def select(x, y, budget: int, args: argparse.Namespace) -> tuple[LowRankCandidat
             continue
         model = cand.model(args.seed, args.channel_mlp)
         print(f"selection: {cand.label} (train {n_fit}, validate {args.n_val})", flush=True)
-        info = train(model, fit, norm, args, cand.steps(args.epochs))
+        info = darcy.train(model, fit, norm, args, cand.steps(args.epochs))
         err = darcy.evaluate(model, *val, norm)[0]
         spectral, modes, _ = spectral_stats(model)
         rows.append(
@@ -212,7 +167,7 @@ def run_darcy(args: argparse.Namespace) -> int:
     for name, model in models.items():
         print(f"training {name} ({count_parameters(model):,} parameters)", flush=True)
         plan = plans[name]
-        info = train(model, (x_train, y_train), norm, args, plan.steps(args.epochs) if plan else None)
+        info = darcy.train(model, (x_train, y_train), norm, args, plan.steps(args.epochs) if plan else None)
         errors = {res: darcy.evaluate(model, x, y, norm)[0] for res, (x, y) in tests.items()}
         spectral, modes, ranks = spectral_stats(model)
         if name.startswith("neuralop"):
