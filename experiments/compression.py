@@ -120,6 +120,21 @@ def _train_dense(args: argparse.Namespace, train: tuple) -> dict[str, Any]:
     return info
 
 
+def _distilled(
+    args: argparse.Namespace, train: tuple, name: str, model: torch.nn.Module, teacher: torch.nn.Module, *,
+    seed: int, epochs: int, recipe: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Retrain ``model`` (made from ``teacher``) on distillation from it, save it as ``name``; its recipe."""
+    epochs = 1 if args.quick else epochs
+    h = train_classifier(
+        model, *train, epochs=epochs, lr=DISTILL["lr"], batch_size=64, seed=seed, loss_fn=_kd(teacher),
+        progress=False,
+    )  # fmt: skip
+    info = {"recipe": f"{recipe}, {epochs} epochs distillation", "train_seconds": round(h["train_seconds"], 1)}
+    save_checkpoint(_ckpt(args, name), model, **info)
+    return info
+
+
 def _train_pruned(args: argparse.Namespace, train: tuple) -> dict[str, Any]:
     teacher = load_checkpoint(_ckpt(args, "dense"))[0].eval()
     model = copy.deepcopy(teacher)
@@ -127,33 +142,19 @@ def _train_pruned(args: argparse.Namespace, train: tuple) -> dict[str, Any]:
     prune_modes(model, args.amount, criterion="energy", scope="global", data=batches, loss_fn=F.cross_entropy)
     for layer in model.spectral:
         layer.compact()
-    epochs = 1 if args.quick else DISTILL["epochs"]
-    h = train_classifier(
-        model, *train, epochs=epochs, lr=DISTILL["lr"], batch_size=64, seed=args.seed + 1, loss_fn=_kd(teacher),
-        progress=False,
-    )  # fmt: skip
-    info = {
-        "recipe": f"{args.amount:.0%} of modes removed (energy, global, one shot), {epochs} epochs distillation",
-        "train_seconds": round(h["train_seconds"], 1),
-    }
-    save_checkpoint(_ckpt(args, "pruned90"), model, **info)
-    return info
+    recipe = f"{args.amount:.0%} of modes removed (energy, global, one shot)"
+    return _distilled(
+        args, train, "pruned90", model, teacher, seed=args.seed + 1, epochs=DISTILL["epochs"], recipe=recipe
+    )
 
 
 def _train_lowrank(args: argparse.Namespace, train: tuple) -> dict[str, Any]:
     teacher = load_checkpoint(_ckpt(args, "dense"))[0].eval()
     model = low_rank(teacher, args.rank)
-    epochs = 1 if args.quick else args.lowrank_epochs
-    h = train_classifier(
-        model, *train, epochs=epochs, lr=DISTILL["lr"], batch_size=64, seed=args.seed + 2, loss_fn=_kd(teacher),
-        progress=False,
-    )  # fmt: skip
-    info = {
-        "recipe": f"low_rank(dense, {args.rank:g}) (HOSVD), {epochs} epochs distillation",
-        "train_seconds": round(h["train_seconds"], 1),
-    }
-    save_checkpoint(_ckpt(args, "lowrank"), model, **info)
-    return info
+    recipe = f"low_rank(dense, {args.rank:g}) (HOSVD)"
+    return _distilled(
+        args, train, "lowrank", model, teacher, seed=args.seed + 2, epochs=args.lowrank_epochs, recipe=recipe
+    )
 
 
 def phase_train(args: argparse.Namespace, train: tuple) -> dict[str, dict[str, Any]]:

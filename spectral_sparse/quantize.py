@@ -299,6 +299,18 @@ def state_dict_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values() if isinstance(t, Tensor))
 
 
+def _check_arguments(model: Any, bits: Any, granularity: Any, pointwise_bits: Any, instead: str) -> tuple[int, int]:
+    """Checked ``(bits, pointwise_bits)`` of :func:`quantize_model` and :func:`prepare_qat`; errors name it."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    bits, pointwise_bits = _check_bits(bits), _check_bits(pointwise_bits, "pointwise_bits")
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+    if is_quantized(model):
+        raise ValueError(f"the model is already quantized; {instead}")
+    return bits, pointwise_bits
+
+
 def quantize_model(
     model: nn.Module,
     bits: int = 8,
@@ -358,13 +370,9 @@ def quantize_model(
     >>> sorted(quantize_model(model, bits=4).state_dict())[:3]
     ['head.bias', 'head.weight_q', 'head.weight_scale']
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    bits, pointwise_bits = _check_bits(bits), _check_bits(pointwise_bits, "pointwise_bits")
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-    if is_quantized(model):
-        raise ValueError("the model is already quantized; quantize the float model it came from")
+    bits, pointwise_bits = _check_arguments(
+        model, bits, granularity, pointwise_bits, "quantize the float model it came from"
+    )
     batches = None
     if activations:
         batches = list(calibration) if calibration is not None else []
@@ -483,13 +491,9 @@ def prepare_qat(
     >>> model(torch.randn(2, 1, 12, 12)).sum().backward()
     >>> quantized = quantize_model(model, bits=4)
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    bits, pointwise_bits = _check_bits(bits), _check_bits(pointwise_bits, "pointwise_bits")
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-    if is_quantized(model):
-        raise ValueError("the model is already quantized; prepare the float model for QAT instead")
+    bits, pointwise_bits = _check_arguments(
+        model, bits, granularity, pointwise_bits, "prepare the float model for QAT instead"
+    )
     if not inplace:
         model = copy.deepcopy(model)
     schemes = _schemes(model, bits, granularity, pointwise, pointwise_bits)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..training import AttackFactory, TrainConfig, fit, fit_arguments
+from ..training import AttackFactory, fit, fit_arguments
 from .gradient import Domain, check_domain
 
 __all__ = ["adversarial_train"]
@@ -139,7 +139,7 @@ def adversarial_train(
         raise TypeError(f"attack_factory must be callable as attack_factory(model), got {got}")
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-    config = TrainConfig(
+    config, kwargs = fit_arguments(
         resolutions=resolutions or None,
         method=method,
         epochs=epochs,
@@ -151,6 +151,11 @@ def adversarial_train(
         schedule="onecycle" if optimizer is None else "none",
         clean_weight=clean_weight,
         domain=check_domain(domain),
+        val_images=val_images,
+        val_labels=val_labels,
+        callback=callback,
+        loss_fn=loss_fn,
+        attack=attack_factory,
+        optimizer=optimizer,
     )
-    hooks = fit_arguments(val_images=val_images, val_labels=val_labels, callback=callback)[1]["hooks"]
-    return fit(model, (images, labels), config, loss=loss_fn, attack=attack_factory, optimizer=optimizer, hooks=hooks)
+    return fit(model, (images, labels), config, **kwargs)

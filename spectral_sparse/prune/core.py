@@ -293,11 +293,10 @@ def fine_tune(
     dict
         ``train_classifier``'s history.
     """
-    from ..training import check_labeled_images, fit, fit_arguments
+    from ..training import fit, fit_arguments
 
     kwargs.setdefault("progress", False)
     config, fit_kwargs = fit_arguments(epochs=epochs, lr=lr, batch_size=batch_size, **kwargs)
-    check_labeled_images(images, labels)
     return fit(model, (images, labels), config, **fit_kwargs)
 
 
